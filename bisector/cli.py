@@ -1,0 +1,148 @@
+"""The ``bisector`` command line: parse, call, print. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import BisectorError
+
+app = typer.Typer(
+    help="Find which recipe change makes a training run diverge: diff two recipes into knobs, "
+    "run smoke trials on Ray that revert knobs, log the elimination ladder to MLflow.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+Groups = Annotated[Optional[list[str]], typer.Option(
+    "--group", help="Knobs that move together, as comma-separated dotted paths (repeatable).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+Seed = Annotated[Optional[int], typer.Option(help="Seed for every run (default: the bad/only recipe's seed).")]
+Device = Annotated[Optional[str], typer.Option(help="Torch device for training (default: cuda if visible, else cpu).")]
+
+
+def _fail(exc: BisectorError) -> None:
+    err.print(f"error: {exc}", markup=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"bisector {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Exit codes: 0 culprit(s) found (or command succeeded), 1 finished without a culprit,
+    2 bad input (files, recipes, options)."""
+
+
+@app.command()
+def run(
+    good: Annotated[str, typer.Argument(help="Recipe that trains stably.")],
+    bad: Annotated[str, typer.Argument(help="Recipe that diverges.")],
+    group: Groups = None,
+    seed: Seed = None,
+    address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray started and stopped here).")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs reserved per trial.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs reserved per trial (fractions allowed).")] = 0.0,
+    max_concurrent: Annotated[Optional[int], typer.Option(help="At most this many trials at once.")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else MLflow's default store).")] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "bisector",
+    workdir: Annotated[str, typer.Option(help="Where trials write metrics and checkpoints.")] = ".bisector",
+    device: Device = None,
+    as_json: Json = False,
+) -> None:
+    """Bisect GOOD vs BAD: check both endpoints, revert each knob alone from BAD, name the culprit(s)."""
+    from . import campaign
+    from .console import Progress, print_ladder
+    from .scheduler import Resources
+
+    opts = campaign.Options(
+        groups=group or [], seed=seed, address=address,
+        resources=Resources(cpus_per_trial, gpus_per_trial, max_concurrent),
+        tracking_uri=tracking_uri, experiment=experiment, workdir=workdir, device=device,
+    )
+    try:
+        outcome = campaign.run(good, bad, opts, [Progress()])
+    except BisectorError as exc:
+        _fail(exc)
+    print_ladder(outcome.ladder, err if as_json else None)
+    if as_json:
+        print(json.dumps(outcome.to_json(), default=str))
+    else:
+        out.print(f"MLflow: parent run {outcome.parent_run_id} at {outcome.tracking_uri} "
+                  f"({outcome.wall_s:.0f} s)", markup=False)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def diff(good: str, bad: str, group: Groups = None, as_json: Json = False) -> None:
+    """List the knobs that differ between two recipes (compared after validation)."""
+    from .campaign import plan
+
+    try:
+        p = plan(good, bad, group)
+    except BisectorError as exc:
+        _fail(exc)
+    rows = [{"path": k.name, "good": k.good[0] if len(k.paths) == 1 else list(k.good),
+             "bad": k.bad[0] if len(k.paths) == 1 else list(k.bad)} for k in p.knobs]
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table(title=f"{len(rows)} knobs differ", title_justify="left")
+    for col in ("Knob", "Good", "Bad"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["path"], repr(r["good"]), repr(r["bad"]))
+    out.print(table)
+
+
+@app.command()
+def smoke(
+    recipe: str,
+    seed: Seed = None,
+    device: Device = None,
+    out_dir: Annotated[Optional[str], typer.Option(help="Write metrics.jsonl and checkpoints here.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Train one recipe here, watch its loss, print the curve summary and the verdict."""
+    from .campaign import smoke as run_smoke
+
+    try:
+        result, records = run_smoke(recipe, seed, device, out_dir)
+    except BisectorError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(result, default=str))
+    else:
+        metric = result["metric"]
+        values = [r[metric] for r in records if metric in r]
+        fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+        out.print(
+            f"{recipe}: {result['steps_run']} of {result['horizon']} steps in {result['wall_s']:.1f} s; "
+            f"{metric} start {fmt(result['start_value'])}, best {fmt(result['best_value'])} at step "
+            f"{result['best_step']}, last {fmt(values[-1] if values else None)}", markup=False)
+        climb = f", climb from step {result['climb_start_step']}, detected at step {result['detected_at_step']}" \
+            if result.get("climb_start_step") is not None else ""
+        out.print(f"verdict: {result['kind']}{climb}", markup=False)
+        if result.get("error"):
+            out.print(result["error"], markup=False)
+    raise typer.Exit(0 if result["kind"] != "error" else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

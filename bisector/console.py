@@ -1,0 +1,69 @@
+"""What people see in the terminal: progress lines and the ladder table.
+
+Progress goes to stderr (stdout is reserved for results and ``--json``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .ladder import Ladder, Rung
+from .tracker import Callback
+
+err = Console(stderr=True, highlight=False)
+
+
+def stamp() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+class Progress(Callback):
+    """Plain timestamped lines: one when a trial starts, every 250 steps, at its verdict."""
+
+    def __init__(self, console: Console = err, every: int = 250):
+        self.console, self.every = console, every
+        self._last: dict[str, int] = {}
+
+    def _say(self, text: str) -> None:
+        self.console.print(f"[{stamp()}] {text}", markup=False, soft_wrap=True)
+
+    def on_campaign_start(self, info: dict[str, Any]) -> None:
+        knobs = info["params"]["knobs"]
+        self._say(f"campaign {info['name']}: {len(knobs)} knobs differ: {', '.join(knobs)}")
+
+    def on_trial_start(self, name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self._last[name] = 0
+        self._say(f"{name}: started")
+
+    def on_trial_metrics(self, name: str, records: list[dict[str, Any]]) -> None:
+        step = int(records[-1]["step"])
+        if step - self._last.get(name, 0) >= self.every:
+            self._last[name] = step
+            metric = next((k for k in ("train_ce", "train_loss", "loss") if k in records[-1]), None)
+            value = f" {metric}={records[-1][metric]:.4g}" if metric else ""
+            self._say(f"{name}: step {step}{value}")
+
+    def on_trial_end(self, name: str, rung: Rung, result: dict[str, Any]) -> None:
+        extra = f", climb from step {rung.climb_start_step}" if rung.climb_start_step is not None else ""
+        self._say(f"{name}: {rung.verdict} at step {rung.steps_run}{extra} ({rung.wall_s:.1f} s)")
+
+
+def ladder_table(ladder: Ladder) -> Table:
+    table = Table(title=f"Ladder: {ladder.good_path} -> {ladder.bad_path}", title_justify="left")
+    for col in Ladder.HEADER:
+        table.add_column(col, overflow="fold")
+    for row in ladder.rows():
+        style = {"stable": "green", "diverged": "red", "nan": "red"}.get(row[-1])
+        table.add_row(*row, style=style)
+    return table
+
+
+def print_ladder(ladder: Ladder, console: Console | None = None) -> None:
+    console = console or Console(file=sys.stdout, highlight=False)
+    console.print(ladder_table(ladder))
+    console.print(ladder.culprit_line(), markup=False)

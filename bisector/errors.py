@@ -1,0 +1,61 @@
+"""Every error bisector raises on purpose derives from one root.
+
+The CLI catches ``BisectorError`` and prints its message in one paragraph with
+exit code 2 (bad input) or the error's own ``exit_code``; anything else is a
+bug and keeps its traceback.
+
+    BisectorError
+    ├── InputError                 bad input from the user: exit code 2
+    │   ├── RecipeError            a recipe file cannot be read or validated
+    │   ├── DiffError              the two recipes cannot be bisected
+    │   └── MetricsLogError        a metrics log cannot be read (fingerprint)
+    └── CampaignError              the campaign cannot continue (exit code 1)
+        └── EndpointError          good is not stable or bad does not fail
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BisectorError",
+    "CampaignError",
+    "DiffError",
+    "EndpointError",
+    "InputError",
+    "MetricsLogError",
+    "RecipeError",
+]
+
+
+class BisectorError(Exception):
+    exit_code = 1
+
+
+class InputError(BisectorError):
+    exit_code = 2
+
+
+class RecipeError(InputError):
+    """``problems`` holds one line per problem, each naming its field path."""
+
+    def __init__(self, path: str, problems: list[str] | str):
+        self.path = str(path)
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        n = len(self.problems)
+        head = f"{self.path}: {n} problem{'s' if n > 1 else ''}" if n > 1 else f"{self.path}:"
+        super().__init__(head + (" " if n == 1 else "\n  ") + "\n  ".join(self.problems))
+
+
+class DiffError(InputError):
+    pass
+
+
+class MetricsLogError(InputError):
+    pass
+
+
+class CampaignError(BisectorError):
+    exit_code = 1
+
+
+class EndpointError(CampaignError):
+    pass

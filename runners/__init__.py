@@ -1,0 +1,1 @@
+"""Training runners the orchestrator launches (see README.md here)."""
