@@ -65,5 +65,7 @@ def ladder_table(ladder: Ladder) -> Table:
 
 def print_ladder(ladder: Ladder, console: Console | None = None) -> None:
     console = console or Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 150)
     console.print(ladder_table(ladder))
     console.print(ladder.culprit_line(), markup=False)

@@ -93,7 +93,15 @@ def _changed(r: Rung, n_rungs: int) -> str:
         return "nothing (the bad recipe)"
     if r.name == "good":
         return f"all {len(r.changed)} knobs (the good recipe)"
-    return "; ".join(f"{p}: {v['bad']!r} -> {v['good']!r}" for p, v in r.changed.items())
+    return "; ".join(_change(p, v["bad"], v["good"]) for p, v in r.changed.items())
+
+
+def _change(path: str, old: Any, new: Any) -> str:
+    """``path: old -> new``; for two dicts only the keys that differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = [k for k in {**old, **new} if old.get(k) != new.get(k)]
+        return ", ".join(_change(f"{path}.{k}", old.get(k), new.get(k)) for k in keys)
+    return f"{path}: {old!r} -> {new!r}"
 
 
 def _num(v: float | None) -> str:

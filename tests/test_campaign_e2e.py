@@ -1,0 +1,91 @@
+"""The main path end to end: real local Ray, real sqlite MLflow, real training."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD, BAD = ROOT / "tests/recipes/small_good.yaml", ROOT / "tests/recipes/small_bad.yaml"
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("campaign")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bisector", "run", str(GOOD), str(BAD), "--json",
+         "--tracking-uri", uri, "--workdir", str(tmp / "work"), "--experiment", "e2e"],
+        capture_output=True, text=True, cwd=tmp, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), uri, tmp, proc.stderr
+
+
+def test_names_the_culprits(campaign):
+    out, _, _, _ = campaign
+    assert sorted(c["path"] for c in out["culprits"]) == ["data.corpus", "model.crf_reduction"]
+    by_name = {r["name"]: r for r in out["ladder"]}
+    assert set(by_name) == {"good", "bad", "revert data.corpus", "revert model.crf_reduction",
+                            "revert model.hidden_size"}
+    assert by_name["good"]["verdict"] == "stable"
+    assert by_name["bad"]["verdict"] == "diverged"
+    assert by_name["revert model.hidden_size"]["verdict"] == "diverged"
+    assert by_name["bad"]["changed"] == {}
+    assert set(by_name["good"]["changed"]) == {"data.corpus", "model.crf_reduction", "model.hidden_size"}
+    assert by_name["revert data.corpus"]["changed"] == {"data.corpus": {"good": "v1", "bad": "v2"}}
+
+
+def test_diverging_trials_stop_early(campaign):
+    out, _, _, _ = campaign
+    for rung in out["ladder"]:
+        if rung["verdict"] == "diverged":
+            assert rung["climb_start_step"] < rung["detected_at_step"] == rung["steps_run"] < 450
+            assert rung["best_step"] < rung["climb_start_step"]
+        else:
+            assert rung["steps_run"] == 450
+
+
+def test_mlflow_parent_and_children(campaign):
+    from mlflow.tracking import MlflowClient
+
+    out, uri, tmp, _ = campaign
+    assert out["tracking_uri"] == uri
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("e2e")
+    parent = client.get_run(out["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["knob_count"] == "3"
+    assert parent.data.params["strategy"] == "one-at-a-time"
+    assert parent.data.params["good"] == str(GOOD) and parent.data.params["bad"] == str(BAD)
+    children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(c.info.run_name for c in children) == sorted(r["name"] for r in out["ladder"])
+    ids = {r["name"]: r["run_id"] for r in out["ladder"]}
+    for child in children:
+        assert ids[child.info.run_name] == child.info.run_id
+        assert child.data.tags["verdict"] in {"stable", "diverged"}
+        assert child.data.params["model.crf_reduction"] in {"sum", "token_mean"}
+        history = client.get_metric_history(child.info.run_id, "train_ce")
+        rung = next(r for r in out["ladder"] if r["name"] == child.info.run_name)
+        assert len(history) == rung["steps_run"]
+    bad = next(c for c in children if c.info.run_name == "bad")
+    assert bad.data.tags["climb_start_step"] != ""
+    assert json.loads(bad.data.params["toggled"]) == {}
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"ladder.md", "ladder.json"} <= artifacts
+    ladder = json.loads(Path(client.download_artifacts(parent.info.run_id, "ladder.json", str(tmp))).read_text())
+    assert [c["path"] for c in ladder["culprits"]] == [c["path"] for c in out["culprits"]]
+
+
+def test_progress_and_ladder_on_stderr(campaign):
+    _, _, _, stderr = campaign
+    assert "Culprits: data.corpus" in stderr
+    assert "Climb started at" in stderr
+    assert "Traceback" not in stderr
