@@ -80,6 +80,9 @@ def run(
         outcome = campaign.run(good, bad, opts, [Progress()])
     except BisectorError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted: running trials cancelled, the campaign's MLflow run marked KILLED", markup=False)
+        raise typer.Exit(130) from None
     print_ladder(outcome.ladder, err if as_json else None)
     if as_json:
         print(json.dumps(outcome.to_json(), default=str))

@@ -134,8 +134,9 @@ class ClimbDetector:
     def finish(self) -> Verdict:
         if not self._verdict.final:
             severity = None
-            if self._ema is not None and self.start is not None and self.start > self._best:
-                severity = (self._ema - self._best) / (self.start - self._best)
+            start = self.start
+            if self._ema is not None and start is not None and start - self._best > self.min_descent * abs(start):
+                severity = (self._ema - self._best) / (start - self._best)
             self._verdict = self._snapshot(STABLE, None, severity)
         return self._verdict
 

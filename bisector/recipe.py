@@ -62,12 +62,33 @@ def validate(data: Any, runner: ModuleType, path: str) -> BaseModel:
         raise RecipeError(path, [_describe(e, runner.Recipe) for e in exc.errors()]) from None
 
 
+def _duplicate_key(text: str) -> str | None:
+    """'duplicate key ... at line L, column C' for the first key given twice in
+    one mapping (YAML lets the last silently win); composes nodes, constructs nothing."""
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value in seen:
+                    m = key.start_mark
+                    return f"duplicate key {key.value!r} at line {m.line + 1}, column {m.column + 1}"
+                seen.add(getattr(key, "value", None) if isinstance(key, yaml.ScalarNode) else id(key))
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
 def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise RecipeError(str(path), "no such file" if not p.exists() else "not a regular file")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_text()
+        data = yaml.safe_load(text)
+        duplicate = _duplicate_key(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -75,6 +96,10 @@ def read_yaml(path: str | Path) -> dict:
         raise RecipeError(str(path), f"invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise RecipeError(str(path), "not a text file (expected UTF-8 YAML)") from None
+    if duplicate:
+        raise RecipeError(str(path), f"invalid YAML: {duplicate}")
+    if data is None:
+        raise RecipeError(str(path), "empty file: expected a recipe mapping starting with `runner:`")
     if not isinstance(data, dict):
         raise RecipeError(str(path), f"expected a mapping of recipe sections, got {type(data).__name__}")
     return data

@@ -22,13 +22,13 @@ def known() -> list[str]:
 
 def resolve(name: str) -> ModuleType:
     """The runner module for ``name``; raises LookupError with the known names."""
-    target = BUILTIN.get(name) or (name if "." in name else None)
+    target = BUILTIN.get(name) or (name if "." in name.strip(".") and not name.startswith(".") else None)
     if target is None:
         raise LookupError(f"unknown runner {name!r}; expected one of {known()} or an importable module path")
     try:
         module = importlib.import_module(target)
-    except ImportError as exc:
-        raise LookupError(f"runner {name!r} cannot be imported: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any import failure of user code is bad input
+        raise LookupError(f"runner {name!r} cannot be imported: {type(exc).__name__}: {exc}") from None
     missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
     if missing:
         raise LookupError(f"runner module {target!r} lacks {missing}")

@@ -110,6 +110,9 @@ class MlflowTracker(Callback):
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None:
         from mlflow.entities import RunTag
 
+        for name in list(self._pending):  # trials cancelled before their verdict
+            self._log(self._runs[name], metrics=self._pending.pop(name))
+            self.client.set_terminated(self._runs[name], status="KILLED")
         run_id = self.parent_run_id
         self.client.log_text(run_id, ladder.markdown(), "ladder.md")
         self.client.log_text(run_id, ladder.dumps(), "ladder.json")

@@ -71,7 +71,7 @@ def test_non_utf8_file(recipe_dir):
 
 @pytest.mark.parametrize(
     ("body", "got"),
-    [("- runner: tagger\n- seed: 1\n", "list"), ("", "NoneType"), ("just a string\n", "str")],
+    [("- runner: tagger\n- seed: 1\n", "list"), ("just a string\n", "str")],
 )
 def test_top_level_must_be_a_mapping(recipe_dir, body, got):
     path = recipe_dir("list.yaml", body)
@@ -113,12 +113,24 @@ def test_module_that_is_not_a_runner(recipe_dir):
     assert "lacks ['NAME', 'VERSION', 'Recipe', 'primary_metric', 'train']" in info.value.problems[0]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="bug: registry.resolve lets importlib's TypeError for a relative name escape")
 def test_relative_runner_name_is_a_recipe_error(recipe_dir):
     path = recipe_dir("relative.yaml", "runner: .tagger\n")
-    with pytest.raises(RecipeError):
+    with pytest.raises(RecipeError) as info:
         load(path)
+    assert info.value.problems[0].startswith("runner: unknown runner '.tagger'")
+
+
+def test_empty_file(recipe_dir):
+    with pytest.raises(RecipeError) as info:
+        load(recipe_dir("empty.yaml", ""))
+    assert info.value.problems == ["empty file: expected a recipe mapping starting with `runner:`"]
+
+
+def test_duplicate_key_is_an_error(recipe_dir):
+    path = recipe_dir("dup.yaml", "runner: tagger\nmodel:\n  hidden_size: 64\n  hidden_size: 96\n")
+    with pytest.raises(RecipeError) as info:
+        load(path)
+    assert info.value.problems == ["invalid YAML: duplicate key 'hidden_size' at line 4, column 3"]
 
 
 def test_custom_runner_by_module_path(recipe_dir):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 TAGGER_FIELDS = ("house_number", "road", "unit", "locality", "region", "postcode", "venue")
 TAGS = ("O",) + tuple(f"{p}-{f}" for f in TAGGER_FIELDS for p in ("B", "I"))
@@ -55,6 +55,12 @@ class Model(_Strict):
     crf_reduction: Literal["token_mean", "per_sequence", "sum"] = "token_mean"
     crf_loss_weight: float = Field(0.05, ge=0.0)
     """0 keeps the CRF for Viterbi decoding only."""
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> Model:
+        if self.encoder == "transformer" and self.hidden_size % 4:
+            raise ValueError(f"the transformer's 4 heads need hidden_size divisible by 4, got {self.hidden_size}")
+        return self
 
 
 class Train(_Strict):

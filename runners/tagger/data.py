@@ -57,20 +57,14 @@ def _rare_word(rng: random.Random) -> str:
     return "".join(rng.choice(syll) for _ in range(rng.randint(2, 4)))
 
 
-def _spans(rng: random.Random, llm: bool) -> list[tuple[str, list[str]]]:
+def _spans(rng: random.Random) -> list[tuple[str, list[str]]]:
     """One address as (field, tokens) spans in a plausible order."""
     road = [rng.choice(ROAD_NAMES), rng.choice(ROAD_SUFFIXES)]
     if rng.random() < 0.3:
         road.insert(0, rng.choice(ROAD_NAMES))
-    if llm:
-        road[-1] = rng.choice(TRANSLIT) if rng.random() < 0.6 else road[-1]
-        if rng.random() < 0.5:
-            road[0] = _rare_word(rng)
     loc = [rng.choice(LOCALITIES)]
     if rng.random() < 0.25:
         loc.append(rng.choice(LOCALITY_SECOND))
-    if llm and rng.random() < 0.5:
-        loc = [_rare_word(rng)]
     spans: list[tuple[str, list[str]]] = []
     if rng.random() < 0.2:
         spans.append(("venue", [rng.choice(VENUES), rng.choice(VENUE_SECOND)]))
@@ -84,15 +78,40 @@ def _spans(rng: random.Random, llm: bool) -> list[tuple[str, list[str]]]:
     return spans
 
 
+def _llm_style(spans: list[tuple[str, list[str]]], rng: random.Random) -> list[tuple[str, list[str]]]:
+    """What an LLM rewrite does to a row: transliterated suffixes, rare names."""
+    out = []
+    for field, toks in spans:
+        toks = list(toks)
+        if field == "road":
+            if rng.random() < 0.6:
+                toks[-1] = rng.choice(TRANSLIT)
+            if rng.random() < 0.5:
+                toks[0] = _rare_word(rng)
+        elif field == "locality" and rng.random() < 0.5:
+            toks = [_rare_word(rng)]
+        out.append((field, toks))
+    return out
+
+
 def make_rows(data: Data, n: int, split: str) -> list[tuple[list[str], list[str]]]:
-    """``n`` rows of (words, BIO tags), the same for the same corpus and split."""
+    """``n`` rows of (words, BIO tags), the same for the same corpus and split.
+
+    v2 draws its choices from a second generator, so it is v1 with some rows
+    rewritten, not a different corpus.
+    """
     rng = random.Random(f"{data.corpus_seed}/{split}")
+    mix = random.Random(f"{data.corpus_seed}/{split}/v2")
     rows = []
     for _ in range(n):
-        llm = data.corpus == "v2" and rng.random() < data.llm_rows
-        orphan = data.corpus == "v2" and rng.random() < data.orphan_rows
+        spans = _spans(rng)
+        llm = orphan = False
+        if data.corpus == "v2":
+            llm, orphan = mix.random() < data.llm_rows, mix.random() < data.orphan_rows
+            if llm:
+                spans = _llm_style(spans, mix)
         words, tags = [], []
-        for field, toks in _spans(rng, llm):
+        for field, toks in spans:
             for j, w in enumerate(toks):
                 words.append(w)
                 begin = j == 0 and not (orphan and field == "road")
