@@ -147,5 +147,43 @@ def smoke(
     raise typer.Exit(0 if result["kind"] != "error" else 1)
 
 
+@app.command()
+def fingerprint(
+    path: Annotated[str, typer.Argument(help="A metrics log: JSONL, CSV with a step column, or mlflow:RUN_ID.")],
+    metric: Annotated[Optional[list[str]], typer.Option(
+        help="Metric to judge (repeatable; several losses also get the multi-task check). "
+        "Default: train_loss, else loss, else the only loss-like column.")] = None,
+    phase_switch: Annotated[Optional[int], typer.Option(
+        help="Step of a planned loss switch: the detector restarts its reference there.")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI for mlflow:RUN_ID.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Judge a metrics log: stable, diverged, nan, flat, oscillating, stagnant or collapsed.
+
+    Exit code 0 for stable, 1 for any failure verdict, 2 for bad input."""
+    from .fingerprint import fingerprint as judge
+    from .metrics_log import read
+
+    try:
+        log = read(path, tracking_uri)
+        result = judge(log, metric, phase_switch)
+    except BisectorError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(result.to_json(), default=str))
+    else:
+        chosen = "" if metric else " (default)"
+        out.print(f"{path}: {result.metric}{chosen} -> {result.verdict}", markup=False)
+        out.print(result.evidence, markup=False)
+        if result.climb_start_step is not None or result.detected_at_step is not None:
+            out.print(f"climb start: step {result.climb_start_step}; detected at: step {result.detected_at_step}",
+                      markup=False)
+        for m in result.metrics if len(result.metrics) > 1 else []:
+            extra = "" if m.improvement is None else \
+                f", improved {m.improvement:.1%}, relative training rate {m.training_rate:.2f}"
+            out.print(f"  {m.metric} ({m.direction}): {m.verdict.kind}{extra}", markup=False)
+    raise typer.Exit(0 if result.verdict == "stable" else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
