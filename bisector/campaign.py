@@ -2,25 +2,32 @@
 
 This module only wires the roles together; each role lives in its own
 module. Every input is validated before anything is started or recorded, so
-bad input leaves no trace in MLflow.
+bad input leaves no trace in MLflow. Finished trials are found by key and
+reused, so a campaign re-run after a crash (or ``--resume``) trains only what
+had not finished, and a budget stop or an interrupt still leaves a ladder.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import knobs as K
 from .errors import RecipeError
 from .ladder import Ladder, Rung
-from .recipe import Recipe, load
+from .recipe import Recipe, load, read_text
 from .scheduler import RayScheduler, Resources
 from .strategy import OneAtATime, TrialSpec
 from .tracker import Callback, MlflowTracker
-from .trial import TrialRequest
+from .trial import TrialRequest, trial_key
+
+EXIT_CULPRIT, EXIT_NO_CULPRIT, EXIT_BAD_INPUT, EXIT_NOT_FINISHED = 0, 1, 2, 3
 
 
 @dataclass
@@ -33,6 +40,11 @@ class Options:
     experiment: str = "bisector"
     workdir: str = ".bisector"
     device: str | None = None
+    retries: int = 2
+    max_trials: int | None = None
+    max_hours: float | None = None
+    early_stop: bool = True
+    resume: str | None = None
 
 
 @dataclass
@@ -41,14 +53,18 @@ class Outcome:
     parent_run_id: str | None
     tracking_uri: str | None
     wall_s: float
+    first_trial_started_at: float | None = None
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.ladder.culprits else 1
+        if self.ladder.not_finished:
+            return EXIT_NOT_FINISHED
+        return EXIT_CULPRIT if self.ladder.culprits else EXIT_NO_CULPRIT
 
     def to_json(self) -> dict[str, Any]:
         return self.ladder.to_json() | {
             "parent_run_id": self.parent_run_id, "tracking_uri": self.tracking_uri, "wall_s": round(self.wall_s, 1),
+            "first_trial_started_at": self.first_trial_started_at,
         }
 
 
@@ -58,93 +74,20 @@ class Plan:
     bad: Recipe
     knobs: list[K.Knob]
     seed: int
+    texts: dict[str, str] = field(default_factory=dict)
 
 
-def plan(good_path: str, bad_path: str, groups: list[str] | None = None, seed: int | None = None) -> Plan:
+def plan(good_path: str, bad_path: str, groups: list[str] | None = None, seed: int | None = None,
+         texts: dict[str, str] | None = None) -> Plan:
     """Load, validate and diff; raises InputError subclasses on bad input."""
-    good, bad = load(good_path), load(bad_path)
+    texts = texts or {"good.yaml": read_text(good_path), "bad.yaml": read_text(bad_path)}
+    good, bad = load(good_path, texts["good.yaml"]), load(bad_path, texts["bad.yaml"])
     knobs = K.diff(good, bad, K.parse_groups(groups))
-    return Plan(good, bad, knobs, bad.model.seed if seed is None else seed)
+    return Plan(good, bad, knobs, bad.model.seed if seed is None else seed, texts)
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80]
-
-
-def _recipe_for(p: Plan, spec: TrialSpec) -> dict[str, Any]:
-    model = K.toggle(p.bad, list(spec.reverted), "good")
-    return model.model_copy(update={"seed": p.seed}).model_dump(mode="json")
-
-
-def run(good_path: str, bad_path: str, opts: Options, callbacks: list[Callback] = ()) -> Outcome:
-    t0 = time.time()
-    p = plan(good_path, bad_path, opts.groups, opts.seed)
-    strategy = OneAtATime(p.knobs)
-    tracker = MlflowTracker(opts.tracking_uri, opts.experiment)
-    hooks = [tracker, *callbacks]
-    ladder = Ladder(good_path, bad_path, strategy.name)
-    campaign_id = time.strftime("%Y%m%d-%H%M%S")
-    info = {
-        "name": f"{Path(good_path).stem} vs {Path(bad_path).stem}",
-        "params": {"good": good_path, "bad": bad_path, "runner": p.bad.runner_name, "knob_count": len(p.knobs),
-                   "knobs": [k.name for k in p.knobs], "strategy": strategy.name, "seed": p.seed},
-        "tags": {"good": good_path, "bad": bad_path},
-        "knobs": p.knobs,
-    }
-    for h in hooks:
-        h.on_campaign_start(info)
-    specs: dict[str, TrialSpec] = {}
-    finished = False
-    try:
-        with RayScheduler(opts.resources, opts.address) as sched:
-            queue: list[TrialSpec] = []
-            while True:
-                queue += strategy.suggest()
-                while queue and sched.has_room():
-                    spec = queue.pop(0)
-                    try:
-                        recipe = _recipe_for(p, spec)
-                    except RecipeError as exc:
-                        strategy.skip(spec)
-                        ladder.rungs.append(Rung(spec.name, _changes(spec), "invalid", note=str(exc)))
-                        continue
-                    specs[spec.name] = spec
-                    flat = K.flatten(type(p.bad.model).model_validate(recipe))
-                    params = {**flat, "toggled": _changes(spec)}
-                    tags = {"bisector.trial": spec.name, "bisector.role": "trial"}
-                    for h in hooks:
-                        h.on_trial_start(spec.name, params, tags)
-                    out_dir = Path(opts.workdir) / campaign_id / _slug(spec.name)
-                    sched.submit(TrialRequest(spec.name, p.bad.runner_name, recipe, str(out_dir.resolve()),
-                                              opts.device))
-                if not sched.running and not queue:
-                    break
-                for name, item in sched.poll(1.0):
-                    if "metrics" in item:
-                        for h in hooks:
-                            h.on_trial_metrics(name, item["metrics"])
-                    if "result" in item:
-                        res = item["result"]
-                        rung = _rung(specs[name], res, tracker.run_id(name))
-                        ladder.rungs.append(rung)
-                        strategy.on_trial_complete(specs[name], rung.verdict)
-                        for h in hooks:
-                            h.on_trial_end(name, rung, res)
-                if strategy.done:
-                    queue.clear()
-        result = strategy.result()
-        ladder.culprits, ladder.stopped = result.culprits, result.stopped
-        ladder.rungs.sort(key=_order(strategy))
-        finished = True
-    finally:
-        for h in hooks:
-            h.on_campaign_end(ladder, finished)
-    return Outcome(ladder, tracker.parent_run_id, tracker.tracking_uri, time.time() - t0)
-
-
-def _order(strategy: OneAtATime):
-    names = ["good", "bad"] + [s.name for s in strategy.reverts]
-    return lambda r: names.index(r.name) if r.name in names else len(names)
 
 
 def _changes(spec: TrialSpec) -> dict[str, dict[str, Any]]:
@@ -154,14 +97,173 @@ def _changes(spec: TrialSpec) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _rung(spec: TrialSpec, res: dict[str, Any], run_id: str | None) -> Rung:
-    return Rung(
-        name=spec.name, changed=_changes(spec), verdict=res.get("kind", "error"),
-        best_step=res.get("best_step"), best_value=res.get("best_value"),
-        climb_start_step=res.get("climb_start_step"), detected_at_step=res.get("detected_at_step"),
-        steps_run=res.get("steps_run", 0), horizon=res.get("horizon"), wall_s=res.get("wall_s", 0.0),
-        run_id=run_id, note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or None,
-    )
+class _Campaign:
+    """The event loop of one campaign; state lives here, decisions in the strategy."""
+
+    def __init__(self, p: Plan, opts: Options, tracker: MlflowTracker, hooks: list[Callback]):
+        self.p, self.opts, self.tracker, self.hooks = p, opts, tracker, hooks
+        self.strategy = OneAtATime(p.knobs)
+        self.ladder = Ladder(p.good.path, p.bad.path, self.strategy.name)
+        self.runner = p.bad.runner
+        self.specs: dict[str, TrialSpec] = {}
+        self.requests: dict[str, TrialRequest] = {}
+        self.keys: dict[str, str] = {}
+        self.attempts: dict[str, int] = {}
+        self.launched = 0
+        self.first_started: float | None = None
+        self.t0 = time.time()
+        self.campaign_id = time.strftime("%Y%m%d-%H%M%S")
+
+    def emit(self, hook: str, *args) -> None:
+        for h in self.hooks:
+            getattr(h, hook)(*args)
+
+    def _recipe(self, spec: TrialSpec) -> dict[str, Any]:
+        model = K.toggle(self.p.bad, list(spec.reverted), "good")
+        return model.model_copy(update={"seed": self.p.seed}).model_dump(mode="json")
+
+    def _reproduce(self, run_id: str | None) -> str | None:
+        if not run_id:
+            return None
+        return (f"MLFLOW_TRACKING_URI={self.tracker.tracking_uri} mlflow artifacts download --run-id {run_id} "
+                "--artifact-path recipe.yaml --dst-path . && bisector smoke recipe.yaml")
+
+    def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
+        """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'."""
+        try:
+            recipe = self._recipe(spec)
+        except RecipeError as exc:
+            self.strategy.skip(spec)
+            self.ladder.rungs.append(Rung(spec.name, _changes(spec), "invalid", note=str(exc)))
+            return "invalid"
+        key = trial_key(self.runner.NAME, self.runner.VERSION, recipe)
+        self.specs[spec.name], self.keys[spec.name] = spec, key
+        found = self.tracker.find_reusable(key)
+        if found is not None:
+            found.name, found.changed = spec.name, _changes(spec)
+            found.reproduce = self._reproduce(found.run_id)
+            self.ladder.rungs.append(found)
+            self.emit("on_trial_reused", spec.name, found)
+            self.strategy.on_trial_complete(spec, found.verdict)
+            return "reused"
+        if self.opts.max_trials is not None and self.launched >= self.opts.max_trials:
+            return "budget"
+        out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
+        self.requests[spec.name] = TrialRequest(spec.name, self.runner.NAME, recipe, str(out_dir), self.opts.device,
+                                                early_stop=self.opts.early_stop)
+        self.launched += 1
+        self._submit(spec.name, sched)
+        return "launched"
+
+    def _submit(self, name: str, sched: RayScheduler) -> None:
+        spec, recipe = self.specs[name], self.requests[name].recipe
+        self.attempts[name] = self.attempts.get(name, 0) + 1
+        params = {**K.flatten(type(self.p.bad.model).model_validate(recipe)), "toggled": _changes(spec)}
+        tags = {"bisector.trial": name, "bisector.key": self.keys[name]}
+        self.emit("on_trial_start", name, params, tags)
+        header = (f"# bisector smoke recipe.yaml\n# Trial {name!r} of a bisector campaign: {self.p.bad.path} "
+                  f"with {len(spec.reverted)} knob(s) set to their value in {self.p.good.path}.\n")
+        self.tracker.log_recipe(name, header + yaml.safe_dump(recipe, sort_keys=False))
+        sched.submit(self.requests[name])
+
+    def handle(self, name: str, event: dict[str, Any], sched: RayScheduler) -> None:
+        if "started" in event:
+            self.first_started = self.first_started or time.time()
+            self.emit("on_trial_running", name, event["started"])
+        if "metrics" in event:
+            self.emit("on_trial_metrics", name, event["metrics"])
+        if "fault" in event:
+            retry = self.attempts[name] <= self.opts.retries
+            if retry:
+                self.emit("on_trial_fault", name, event["fault"], True)
+                self._submit(name, sched)
+                return
+            event = {"result": {"name": name, "kind": "lost", "error": event["fault"]}}
+        if "result" in event:
+            res = event["result"]
+            r = self.opts.resources
+            wall = float(res.get("wall_s") or 0.0)
+            rung = Rung(
+                name=name, changed=_changes(self.specs[name]), verdict=res.get("kind", "error"),
+                best_step=res.get("best_step"), best_value=res.get("best_value"),
+                climb_start_step=res.get("climb_start_step"), detected_at_step=res.get("detected_at_step"),
+                steps_run=res.get("steps_run", 0), horizon=res.get("horizon"), wall_s=wall,
+                device_seconds=round(wall * r.devices, 2), device_kind=r.device_kind,
+                run_id=self.tracker.run_id(name), key=self.keys[name], retries=self.attempts[name] - 1,
+                reproduce=self._reproduce(self.tracker.run_id(name)),
+                note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or None,
+            )
+            self.ladder.rungs.append(rung)
+            self.strategy.on_trial_complete(self.specs[name], rung.verdict)
+            self.emit("on_trial_end", name, rung, res)
+
+    def loop(self, sched: RayScheduler) -> None:
+        queue: list[TrialSpec] = []
+        deadline = self.t0 + self.opts.max_hours * 3600 if self.opts.max_hours else None
+        while True:
+            queue += self.strategy.suggest()
+            settled = False  # a reused or invalid trial may unlock the strategy's next suggestions
+            while queue and sched.has_room():
+                outcome = self.start(queue[0], sched)
+                if outcome == "budget":
+                    break
+                queue.pop(0)
+                settled |= outcome != "launched"
+            if not sched.running:
+                if settled and not self.strategy.done:
+                    continue
+                if queue:
+                    self.ladder.not_finished = f"budget reached (--max-trials {self.opts.max_trials})"
+                break
+            if deadline and time.time() > deadline:
+                sched.cancel_all()
+                self.ladder.not_finished = f"budget reached (--max-hours {self.opts.max_hours:g})"
+                break
+            for name, event in sched.poll(1.0):
+                self.handle(name, event, sched)
+            if self.strategy.done:
+                queue.clear()
+
+
+def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: list[Callback] = ()) -> Outcome:
+    t0 = time.time()
+    tracker = None
+    if opts.resume:
+        tracker = MlflowTracker(opts.tracking_uri, opts.experiment)
+        parent = tracker.campaign(opts.resume)
+        prm = parent.data.params
+        good_path, bad_path = prm["good"], prm["bad"]
+        texts = {n: tracker.recipe_text(opts.resume, n) for n in ("good.yaml", "bad.yaml")}
+        p = plan(good_path, bad_path, json.loads(prm.get("groups", "[]")), int(prm["seed"]), texts)
+    else:
+        p = plan(good_path, bad_path, opts.groups, opts.seed)
+        tracker = MlflowTracker(opts.tracking_uri, opts.experiment)
+    c = _Campaign(p, opts, tracker, [tracker, *callbacks])
+    r = opts.resources
+    c.emit("on_campaign_start", {
+        "name": f"{Path(good_path).stem} vs {Path(bad_path).stem}", "resume": opts.resume,
+        "metric": p.bad.runner.primary_metric, "knobs": p.knobs, "recipes": p.texts,
+        "params": {"good": good_path, "bad": bad_path, "runner": p.bad.runner_name, "knob_count": len(p.knobs),
+                   "knobs": [k.name for k in p.knobs], "strategy": c.strategy.name, "seed": p.seed,
+                   "groups": opts.groups, "cpus_per_trial": r.cpus_per_trial, "gpus_per_trial": r.gpus_per_trial},
+        "tags": {"good": good_path, "bad": bad_path},
+    })
+    finished = False
+    try:
+        with RayScheduler(opts.resources, opts.address) as sched:
+            c.loop(sched)
+        result = c.strategy.result()
+        c.ladder.culprits, c.ladder.stopped = result.culprits, result.stopped
+        finished = True
+    except KeyboardInterrupt:
+        c.ladder.not_finished = "interrupted (running trials cancelled; finished trials are reusable)"
+        raise
+    finally:
+        order = ["good", "bad"] + [s.name for s in c.strategy.reverts]
+        c.ladder.rungs.sort(key=lambda rung: order.index(rung.name) if rung.name in order else len(order))
+        c.ladder.wall_s = time.time() - t0
+        c.emit("on_campaign_end", c.ladder, finished)
+    return Outcome(c.ladder, tracker.parent_run_id, tracker.tracking_uri, time.time() - t0, c.first_started)
 
 
 def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir: str | None = None,

@@ -11,14 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import BisectorError
+from .errors import BisectorError, InputError
 
 app = typer.Typer(
     help="Find which recipe change makes a training run diverge: diff two recipes into knobs, "
     "run smoke trials on Ray that revert knobs, log the elimination ladder to MLflow.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
 Groups = Annotated[Optional[list[str]], typer.Option(
@@ -48,40 +48,65 @@ def main(
     2 bad input (files, recipes, options)."""
 
 
+TrackingUri = Annotated[Optional[str], typer.Option(
+    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else MLflow's default store).")]
+Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
 @app.command()
 def run(
-    good: Annotated[str, typer.Argument(help="Recipe that trains stably.")],
-    bad: Annotated[str, typer.Argument(help="Recipe that diverges.")],
+    good: Annotated[Optional[str], typer.Argument(help="Recipe that trains stably.")] = None,
+    bad: Annotated[Optional[str], typer.Argument(help="Recipe that diverges.")] = None,
     group: Groups = None,
     seed: Seed = None,
+    resume: Annotated[Optional[str], typer.Option(
+        help="Finish the campaign of this parent run id (its recipes are read back from MLflow).")] = None,
     address: Annotated[Optional[str], typer.Option(
         help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray started and stopped here).")] = None,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs reserved per trial.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs reserved per trial (fractions allowed).")] = 0.0,
     max_concurrent: Annotated[Optional[int], typer.Option(help="At most this many trials at once.")] = None,
-    tracking_uri: Annotated[Optional[str], typer.Option(
-        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else MLflow's default store).")] = None,
-    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "bisector",
+    retries: Annotated[int, typer.Option(help="Retries of a trial whose worker died (not of training errors).")] = 2,
+    max_trials: Annotated[Optional[int], typer.Option(help="Stop after launching this many trials.")] = None,
+    max_hours: Annotated[Optional[float], typer.Option(help="Stop after this many hours of wall time.")] = None,
+    early_stop: Annotated[bool, typer.Option(help="Stop a trial as soon as its verdict is final.")] = True,
+    tracking_uri: TrackingUri = None,
+    experiment: Experiment = "bisector",
     workdir: Annotated[str, typer.Option(help="Where trials write metrics and checkpoints.")] = ".bisector",
     device: Device = None,
     as_json: Json = False,
 ) -> None:
-    """Bisect GOOD vs BAD: check both endpoints, revert each knob alone from BAD, name the culprit(s)."""
+    """Bisect GOOD vs BAD: check both endpoints, revert each knob alone from BAD, name the culprit(s).
+
+    Exit codes: 0 culprit(s) found, 1 finished without a culprit, 2 bad input,
+    3 not finished (budget reached), 130 interrupted."""
+    import signal
+
     from . import campaign
-    from .console import Progress, print_ladder
+    from .console import LiveProgress, Progress, print_ladder
     from .scheduler import Resources
 
+    if resume is None and (good is None or bad is None):
+        _fail(InputError("run needs GOOD and BAD recipe paths, or --resume PARENT_RUN_ID"))
     opts = campaign.Options(
         groups=group or [], seed=seed, address=address,
         resources=Resources(cpus_per_trial, gpus_per_trial, max_concurrent),
         tracking_uri=tracking_uri, experiment=experiment, workdir=workdir, device=device,
+        retries=retries, max_trials=max_trials, max_hours=max_hours, early_stop=early_stop, resume=resume,
     )
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    progress = LiveProgress() if err.is_terminal and not as_json else Progress()
     try:
-        outcome = campaign.run(good, bad, opts, [Progress()])
+        outcome = campaign.run(good, bad, opts, [progress])
     except BisectorError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        err.print("interrupted: running trials cancelled, the campaign's MLflow run marked KILLED", markup=False)
+        err.print("interrupted: running trials cancelled and marked KILLED in MLflow, the campaign marked "
+                  "unfinished; finished trials are reused by the next run of the same command", markup=False)
         raise typer.Exit(130) from None
     print_ladder(outcome.ladder, err if as_json else None)
     if as_json:
@@ -90,6 +115,56 @@ def run(
         out.print(f"MLflow: parent run {outcome.parent_run_id} at {outcome.tracking_uri} "
                   f"({outcome.wall_s:.0f} s)", markup=False)
     raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def ladder(
+    parent_run_id: Annotated[Optional[str], typer.Argument(help="Campaign run id (default: the latest).")] = None,
+    tracking_uri: TrackingUri = None,
+    experiment: Experiment = "bisector",
+    as_json: Json = False,
+) -> None:
+    """Reprint a campaign's ladder from MLflow."""
+    from .console import print_ladder
+    from .tracker import MlflowTracker
+
+    try:
+        run_id, lad = MlflowTracker(tracking_uri, experiment).ladder(parent_run_id)
+    except BisectorError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(lad.to_json() | {"parent_run_id": run_id}, default=str))
+        return
+    out.print(f"campaign {run_id}", markup=False)
+    print_ladder(lad)
+
+
+@app.command("ls")
+def list_campaigns(
+    tracking_uri: TrackingUri = None, experiment: Experiment = "bisector", as_json: Json = False
+) -> None:
+    """List campaigns, newest first."""
+    import datetime
+
+    from .tracker import MlflowTracker
+
+    runs = MlflowTracker(tracking_uri, experiment).campaigns()
+    rows = [{
+        "run_id": r.info.run_id,
+        "started": datetime.datetime.fromtimestamp(r.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S"),
+        "status": r.info.status, "good": r.data.params.get("good"), "bad": r.data.params.get("bad"),
+        "knobs": r.data.params.get("knob_count"), "culprits": r.data.tags.get("culprits", ""),
+    } for r in runs]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table(title=f"{len(rows)} campaigns in experiment {experiment!r}", title_justify="left")
+    for col in ("Run id", "Started", "Status", "Good", "Bad", "Knobs", "Culprits"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["run_id"], r["started"], r["status"], r["good"] or "-", r["bad"] or "-", r["knobs"] or "-",
+                      r["culprits"] or "-")
+    out.print(table)
 
 
 @app.command()

@@ -8,7 +8,9 @@ bug and keeps its traceback.
     ├── InputError                 bad input from the user: exit code 2
     │   ├── RecipeError            a recipe file cannot be read or validated
     │   ├── DiffError              the two recipes cannot be bisected
-    │   └── MetricsLogError        a metrics log cannot be read (fingerprint)
+    │   ├── MetricsLogError        a metrics log cannot be read (fingerprint)
+    │   ├── ResourceError          the cluster cannot hold one trial as asked
+    │   └── ResumeError            --resume names no campaign this store has
     └── CampaignError              the campaign cannot continue (exit code 1)
         └── EndpointError          good is not stable or bad does not fail
 """
@@ -23,6 +25,8 @@ __all__ = [
     "InputError",
     "MetricsLogError",
     "RecipeError",
+    "ResourceError",
+    "ResumeError",
 ]
 
 
@@ -50,6 +54,14 @@ class DiffError(InputError):
 
 
 class MetricsLogError(InputError):
+    pass
+
+
+class ResourceError(InputError):
+    pass
+
+
+class ResumeError(InputError):
     pass
 
 

@@ -1,13 +1,13 @@
 """The elimination ladder: one rung per trial, rendered for people and machines.
 
-Pure data and formatting; the tracker stores these renderings and the CLI
-prints them.
+Pure data and formatting; the tracker stores these renderings (and reads
+``ladder.json`` back for ``bisector ladder``), the CLI prints them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .knobs import Knob
@@ -25,11 +25,22 @@ class Rung:
     steps_run: int = 0
     horizon: int | None = None
     wall_s: float = 0.0
+    device_seconds: float = 0.0
+    device_kind: str = "CPU"
     run_id: str | None = None
+    key: str | None = None
+    reused: bool = False
+    retries: int = 0
+    reproduce: str | None = None
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def steps_saved(self) -> int:
+        """Steps early stopping saved against training to the horizon."""
+        return max(0, (self.horizon or 0) - self.steps_run) if not self.reused else 0
 
 
 @dataclass
@@ -40,8 +51,15 @@ class Ladder:
     rungs: list[Rung] = field(default_factory=list)
     culprits: list[Knob] = field(default_factory=list)
     stopped: str | None = None
+    not_finished: str | None = None
+    wall_s: float = 0.0
+
+    HEADER = ["Run", "What changed", "Best loss before climb", "Climb started at", "Detected at", "Steps",
+              "Verdict"]
 
     def culprit_line(self) -> str:
+        if self.not_finished:
+            return f"Not finished: {self.not_finished}."
         if self.stopped:
             return f"No culprit: {self.stopped}."
         if not self.culprits:
@@ -49,14 +67,28 @@ class Ladder:
         names = ", ".join(f"{k.name} ({_pair(k)})" for k in self.culprits)
         return f"Culprit{'s' if len(self.culprits) > 1 else ''}: {names}"
 
+    def totals(self) -> dict[str, Any]:
+        ran = [r for r in self.rungs if not r.reused and r.verdict != "invalid"]
+        return {
+            "trials_run": len(ran), "trials_reused": sum(r.reused for r in self.rungs),
+            "steps_run": sum(r.steps_run for r in ran), "steps_saved": sum(r.steps_saved for r in ran),
+            "trial_seconds": round(sum(r.wall_s for r in ran), 1),
+            "device_seconds": round(sum(r.device_seconds for r in ran), 1),
+            "device_kind": ran[0].device_kind if ran else "CPU", "wall_s": round(self.wall_s, 1),
+        }
+
+    def cost_line(self) -> str:
+        t = self.totals()
+        return (f"Cost: {t['trials_run']} trials run ({t['trials_reused']} reused), {t['steps_run']} steps, "
+                f"{t['device_seconds']:.0f} {t['device_kind']}-seconds, {t['wall_s']:.0f} s wall; "
+                f"early stopping saved {t['steps_saved']} steps")
+
     def rows(self) -> list[list[str]]:
         return [
-            [r.name, _changed(r, len(self.rungs)), _num(r.best_value), _step(r.climb_start_step),
+            [r.name + (" (reused)" if r.reused else ""), _changed(r), _num(r.best_value), _step(r.climb_start_step),
              _step(r.detected_at_step), f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""), r.verdict]
             for r in self.rungs
         ]
-
-    HEADER = ["Run", "What changed", "Best loss before climb", "Climb started at", "Detected at", "Steps", "Verdict"]
 
     def markdown(self) -> str:
         lines = [
@@ -66,18 +98,33 @@ class Ladder:
             "|" + "---|" * len(self.HEADER),
         ]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self.rows()]
-        return "\n".join(lines + ["", self.culprit_line(), ""])
+        lines += ["", self.culprit_line(), "", self.cost_line(), "", "## Reproduce a rung", ""]
+        lines += [f"- {r.name}: `{r.reproduce}`" for r in self.rungs if r.reproduce]
+        return "\n".join(lines + [""])
 
     def to_json(self) -> dict[str, Any]:
         return {
             "good": self.good_path, "bad": self.bad_path, "strategy": self.strategy,
             "culprits": [{"path": k.name, "good": _one(k.good), "bad": _one(k.bad)} for k in self.culprits],
-            "stopped": self.stopped,
-            "ladder": [r.to_dict() for r in self.rungs],
+            "stopped": self.stopped, "not_finished": self.not_finished,
+            "ladder": [r.to_dict() for r in self.rungs], "totals": self.totals(),
         }
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, default=str)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Ladder:
+        names = {f.name for f in fields(Rung)}
+        rungs = [Rung(**{k: v for k, v in r.items() if k in names}) for r in data.get("ladder", [])]
+        culprits = []
+        for c in data.get("culprits", []):
+            paths = tuple(c["path"].split("+"))
+            many = len(paths) > 1
+            culprits.append(Knob(paths, tuple(c["good"]) if many else (c["good"],),
+                                 tuple(c["bad"]) if many else (c["bad"],)))
+        return cls(data["good"], data["bad"], data["strategy"], rungs, culprits, data.get("stopped"),
+                   data.get("not_finished"), (data.get("totals") or {}).get("wall_s", 0.0))
 
 
 def _one(values: tuple) -> Any:
@@ -88,7 +135,7 @@ def _pair(k: Knob) -> str:
     return f"good {_one(k.good)!r}, bad {_one(k.bad)!r}"
 
 
-def _changed(r: Rung, n_rungs: int) -> str:
+def _changed(r: Rung) -> str:
     if r.name == "bad":
         return "nothing (the bad recipe)"
     if r.name == "good":

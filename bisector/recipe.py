@@ -81,12 +81,20 @@ def _duplicate_key(text: str) -> str | None:
     return None
 
 
-def read_yaml(path: str | Path) -> dict:
+def read_text(path: str | Path) -> str:
     p = Path(path)
     if not p.is_file():
         raise RecipeError(str(path), "no such file" if not p.exists() else "not a regular file")
     try:
-        text = p.read_text()
+        return p.read_text()
+    except UnicodeDecodeError:
+        raise RecipeError(str(path), "not a text file (expected UTF-8 YAML)") from None
+
+
+def read_yaml(path: str | Path, text: str | None = None) -> dict:
+    """The mapping in a recipe file (or in ``text``, reported as ``path``)."""
+    text = read_text(path) if text is None else text
+    try:
         data = yaml.safe_load(text)
         duplicate = _duplicate_key(text)
     except yaml.YAMLError as exc:
@@ -94,8 +102,6 @@ def read_yaml(path: str | Path) -> dict:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RecipeError(str(path), f"invalid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise RecipeError(str(path), "not a text file (expected UTF-8 YAML)") from None
     if duplicate:
         raise RecipeError(str(path), f"invalid YAML: {duplicate}")
     if data is None:
@@ -115,7 +121,7 @@ def runner_of(data: dict, path: str) -> ModuleType:
         raise RecipeError(path, f"runner: {exc}") from None
 
 
-def load(path: str | Path) -> Recipe:
-    data = read_yaml(path)
+def load(path: str | Path, text: str | None = None) -> Recipe:
+    data = read_yaml(path, text)
     runner = runner_of(data, str(path))
     return Recipe(str(path), runner, validate(data, runner, str(path)))

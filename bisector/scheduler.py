@@ -1,21 +1,30 @@
 """Who runs trials: Ray tasks that stream metric batches back to the driver.
 
 Each trial is a Ray streaming-generator task (``trial.run_trial``) reserving
-``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs. A trial stops itself when
-its detector's verdict is final, so the driver only streams, collects and
-(on shutdown) force-cancels. Ray is started locally unless ``address`` or
-``RAY_ADDRESS`` names a cluster; a cluster we started we also stop.
+``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs (fractions pack several
+small trials on one GPU). A trial stops itself when its detector's verdict is
+final, so the driver only streams, collects and, on shutdown, force-cancels.
+
+Ray starts lazily, at the first trial that has to run (a campaign whose
+trials are all reused never starts it): locally unless ``address`` or
+``RAY_ADDRESS`` names a cluster (inside a Ray Job, ``RAY_ADDRESS`` is set and
+the driver joins the job's cluster). A cluster we started we also stop.
+
+Ray retries a task whose worker died by itself (``max_retries``); we turn
+that off and report the death as an infrastructure ``fault`` event instead,
+so the campaign can retry it as a fresh attempt and never mistake it for a
+training verdict. An exception raised by training code is the trial's own
+``error`` result.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import CampaignError
+from .errors import ResourceError
 from .trial import ERROR, TrialRequest, run_trial
 
 
@@ -25,75 +34,116 @@ class Resources:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
 
+    @property
+    def device_kind(self) -> str:
+        return "GPU" if self.gpus_per_trial else "CPU"
+
+    @property
+    def devices(self) -> float:
+        """Devices a trial holds: GPUs if it reserves any, else CPUs."""
+        return self.gpus_per_trial or self.cpus_per_trial
+
 
 class RayScheduler:
-    """``submit`` trials while ``has_room``; ``poll`` returns (name, item) events."""
+    """``submit`` trials while ``has_room``; ``poll`` returns (name, event) pairs.
+
+    Events: ``{"started": {...}}``, ``{"metrics": [...]}``, ``{"result": {...}}``
+    and ``{"fault": "..."}`` (the worker died; nothing more will come)."""
 
     def __init__(self, resources: Resources = Resources(), address: str | None = None, quiet: bool = True):
         self.resources = resources
         self.address = address or os.environ.get("RAY_ADDRESS")
         self.quiet = quiet
-        self._started = False
+        self.started = False
+        self._owns_ray = False
         self._live: dict[Any, str] = {}
         self._remote = None
         self.capacity = 1
+        self.cluster: dict[str, float] = {}
 
     def __enter__(self) -> RayScheduler:
+        return self
+
+    def start(self) -> None:
+        if self.started:
+            return
         import ray
 
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not self.quiet}
+        kwargs: dict[str, Any] = {"log_to_driver": not self.quiet}
         if self.quiet:
             kwargs["logging_level"] = logging.ERROR
-        if ray.is_initialized():
-            pass
-        elif self.address:
-            ray.init(address=self.address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
-        else:
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-            ray.init(num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", **kwargs)
-            self._started = True
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, **kwargs)
+            else:
+                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                ray.init(num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", include_dashboard=False,
+                         **kwargs)
+                self._owns_ray = True
+        self.started = True
         r = self.resources
         opts: dict[str, Any] = {"num_cpus": r.cpus_per_trial, "max_retries": 0}
         if r.gpus_per_trial:
             opts["num_gpus"] = r.gpus_per_trial
         self._remote = ray.remote(run_trial).options(**opts)
-        total = ray.cluster_resources()
-        fits = int(total.get("CPU", 0) // r.cpus_per_trial) if r.cpus_per_trial else 10**6
+        self.cluster = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+        fits = int(self.cluster.get("CPU", 0) // r.cpus_per_trial) if r.cpus_per_trial else 10**6
         if r.gpus_per_trial:
-            fits = min(fits, int(total.get("GPU", 0) // r.gpus_per_trial))
+            fits = min(fits, int(self.cluster.get("GPU", 0) // r.gpus_per_trial))
         if fits < 1:
-            self.__exit__(None, None, None)
-            raise CampaignError(
-                f"the Ray cluster ({total.get('CPU', 0)} CPUs, {total.get('GPU', 0)} GPUs) cannot hold one "
-                f"trial of {r.cpus_per_trial} CPUs and {r.gpus_per_trial} GPUs"
+            have = f"{self.cluster.get('CPU', 0):g} CPUs and {self.cluster.get('GPU', 0):g} GPUs"
+            self.close()
+            raise ResourceError(
+                f"the Ray cluster has {have}, which cannot hold one trial of --cpus-per-trial "
+                f"{r.cpus_per_trial:g} and --gpus-per-trial {r.gpus_per_trial:g}"
+                + ("; this cluster has no GPU: drop --gpus-per-trial or join a GPU cluster with --address"
+                   if r.gpus_per_trial and not self.cluster.get("GPU") else "")
             )
         self.capacity = min(fits, r.max_concurrent or fits)
-        return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.cancel_all()
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
+            self._owns_ray = False
+        self.started = False
+
+    def cancel_all(self) -> list[str]:
+        """Force-cancel every live trial (its worker ends within ~0.1 s); their names."""
+        if not self._live:
+            return []
         import ray
 
+        names = list(self._live.values())
         for gen in list(self._live):
-            ray.cancel(gen, force=True)
+            try:
+                ray.cancel(gen, force=True)
+            except Exception:  # noqa: BLE001 - already finished or gone
+                pass
         self._live.clear()
-        if self._started:
-            ray.shutdown()
+        return names
 
     @property
     def running(self) -> int:
         return len(self._live)
 
     def has_room(self) -> bool:
-        return self.running < self.capacity
+        return not self.started or self.running < self.capacity
 
     def submit(self, req: TrialRequest) -> None:
+        self.start()
         if req.threads is None:
             req = TrialRequest(**{**req.__dict__, "threads": max(1, int(self.resources.cpus_per_trial))})
         self._live[self._remote.remote(req)] = req.name
 
     def poll(self, timeout: float = 1.0) -> list[tuple[str, dict[str, Any]]]:
         import ray
-        from ray.exceptions import RayError
+        from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
         if not self._live:
             return []
@@ -106,17 +156,17 @@ class RayScheduler:
             except StopIteration:
                 del self._live[gen]
                 continue
-            except RayError as exc:  # the worker died or the task could not run
+            except TaskCancelledError:
                 del self._live[gen]
-                item = {"result": {"name": name, "kind": ERROR, "error": f"{type(exc).__name__}: {exc}"[-2000:],
-                                   "infrastructure": True, "steps_run": 0, "wall_s": 0.0}}
+                continue
+            except RayTaskError as exc:  # the trial function itself raised (e.g. the runner cannot import)
+                del self._live[gen]
+                item = {"result": {"name": name, "kind": ERROR, "error": str(exc)[-4000:], "steps_run": 0,
+                                   "wall_s": 0.0}}
+            except RayError as exc:  # the worker or its node died: infrastructure, not a verdict
+                del self._live[gen]
+                item = {"fault": f"{type(exc).__name__}: {exc}"[:2000]}
             if "result" in item:
                 self._live.pop(gen, None)
             events.append((name, item))
         return events
-
-    def wait_all(self, timeout: float = 1.0):
-        """Yield events until no trial is live."""
-        while self._live:
-            yield from self.poll(timeout)
-            time.sleep(0)

@@ -7,6 +7,10 @@ log them, then one final result. It imports neither Ray nor MLflow.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import socket
 import time
 import traceback
 from collections.abc import Iterator
@@ -30,11 +34,21 @@ class TrialRequest:
     threads: int | None = None
     batch_every: int = 50
     detector: dict[str, Any] = field(default_factory=dict)
+    early_stop: bool = True
+
+
+def trial_key(runner: str, version: str, recipe: dict[str, Any], detector: dict[str, Any] | None = None) -> str:
+    """A trial's identity: its validated recipe (seed and smoke budget included),
+    the runner and its version, and the detector settings that stop it."""
+    blob = json.dumps({"runner": runner, "version": version, "recipe": recipe, "detector": detector or {}},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
-    """Yield ``{"metrics": [...]}`` batches, then ``{"result": {...}}``."""
+    """Yield ``{"started": {pid, host}}``, ``{"metrics": [...]}`` batches, then ``{"result": {...}}``."""
     t0 = time.time()
+    yield {"started": {"pid": os.getpid(), "host": socket.gethostname()}}
     runner = registry.resolve(req.runner)
     recipe = runner.Recipe.model_validate(req.recipe)
     metric = runner.primary_metric
@@ -47,7 +61,7 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
         for rec in gen:
             steps = int(rec["step"])
             batch.append(rec)
-            if metric in rec and det.update(steps, rec[metric]).final:
+            if metric in rec and det.update(steps, rec[metric]).final and req.early_stop:
                 break
             if len(batch) >= req.batch_every:
                 yield {"metrics": batch}
