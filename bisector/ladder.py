@@ -59,7 +59,8 @@ class Ladder:
 
     def culprit_line(self) -> str:
         if self.not_finished:
-            return f"Not finished: {self.not_finished}."
+            so_far = ", ".join(f"{k.name} ({_pair(k)})" for k in self.culprits)
+            return f"Not finished: {self.not_finished}." + (f" Culprits so far: {so_far}" if so_far else "")
         if self.stopped:
             return f"No culprit: {self.stopped}."
         if not self.culprits:

@@ -89,3 +89,71 @@ def test_progress_and_ladder_on_stderr(campaign):
     assert "Culprits: data.corpus" in stderr
     assert "Climb started at" in stderr
     assert "Traceback" not in stderr
+
+
+def test_ladder_artifacts_for_people(campaign):
+    from mlflow.tracking import MlflowClient
+
+    out, uri, tmp, _ = campaign
+    client = MlflowClient(tracking_uri=uri)
+    parent = out["parent_run_id"]
+    names = {a.path for a in client.list_artifacts(parent)}
+    assert {"ladder.md", "ladder.json", "ladder.html", "curves.png", "recipes"} <= names
+    page = Path(client.download_artifacts(parent, "ladder.html", str(tmp))).read_text()
+    assert "<table" in page and "data:image/png;base64," in page and "Culprits: data.corpus" in page
+    png = Path(client.download_artifacts(parent, "curves.png", str(tmp))).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    for rung in out["ladder"]:
+        assert "mlflow artifacts download --run-id " + rung["run_id"] in rung["reproduce"]
+        recipe = Path(client.download_artifacts(rung["run_id"], "recipe.yaml", str(tmp / rung["run_id"])))
+        assert recipe.read_text().startswith("# bisector smoke recipe.yaml")
+
+
+def test_cost_is_recorded(campaign):
+    from mlflow.tracking import MlflowClient
+
+    out, uri, _, _ = campaign
+    totals = out["totals"]
+    assert totals["trials_run"] == 5 and totals["trials_reused"] == 0
+    assert totals["steps_run"] == sum(r["steps_run"] for r in out["ladder"])
+    assert totals["steps_saved"] == sum(450 - r["steps_run"] for r in out["ladder"]) > 0
+    assert totals["device_kind"] == "CPU"
+    for rung in out["ladder"]:
+        assert rung["device_seconds"] == pytest.approx(rung["wall_s"], abs=0.01) and rung["wall_s"] > 0
+    metrics = MlflowClient(tracking_uri=uri).get_run(out["parent_run_id"]).data.metrics
+    assert metrics["steps_saved"] == totals["steps_saved"] and metrics["device_seconds"] > 0
+
+
+def test_rerun_reuses_every_finished_trial(campaign):
+    out, uri, tmp, _ = campaign
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_ADDRESS": "127.0.0.1:1"}  # Ray must not start
+    proc = subprocess.run(
+        [sys.executable, "-m", "bisector", "run", str(GOOD), str(BAD), "--json", "--tracking-uri", uri,
+         "--workdir", str(tmp / "work"), "--experiment", "e2e"],
+        capture_output=True, text=True, cwd=tmp, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads(proc.stdout)
+    assert again["culprits"] == out["culprits"]
+    assert all(r["reused"] for r in again["ladder"]) and again["totals"]["trials_run"] == 0
+    first = {r["name"]: r for r in out["ladder"]}
+    for rung in again["ladder"]:
+        assert rung["run_id"] == first[rung["name"]]["run_id"]
+        assert rung["verdict"] == first[rung["name"]]["verdict"]
+    assert again["wall_s"] < out["wall_s"] / 3
+
+
+def test_ladder_and_ls_commands(campaign):
+    out, uri, tmp, _ = campaign
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    cmd = [sys.executable, "-m", "bisector"]
+    shown = subprocess.run([*cmd, "ladder", out["parent_run_id"], "--tracking-uri", uri, "--experiment", "e2e",
+                            "--json"], capture_output=True, text=True, env=env, cwd=tmp, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["culprits"] == out["culprits"]
+    listed = subprocess.run([*cmd, "ls", "--tracking-uri", uri, "--experiment", "e2e", "--json"],
+                            capture_output=True, text=True, env=env, cwd=tmp, timeout=120)
+    rows = json.loads(listed.stdout)
+    assert out["parent_run_id"] in [r["run_id"] for r in rows]
+    assert next(r for r in rows if r["run_id"] == out["parent_run_id"])["culprits"] == \
+        "data.corpus,model.crf_reduction"
