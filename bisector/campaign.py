@@ -45,6 +45,10 @@ class Options:
     max_hours: float | None = None
     early_stop: bool = True
     resume: str | None = None
+    probe: bool = True
+    probe_batches: int = 8
+    repair: bool = True
+    min_val: float | None = None
 
 
 @dataclass
@@ -110,6 +114,8 @@ class _Campaign:
         self.keys: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
         self.launched = 0
+        self.nodes: dict[str, str | None] = {}
+        self.evals: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self.first_started: float | None = None
         self.t0 = time.time()
         self.campaign_id = time.strftime("%Y%m%d-%H%M%S")
@@ -159,7 +165,8 @@ class _Campaign:
         spec, recipe = self.specs[name], self.requests[name].recipe
         self.attempts[name] = self.attempts.get(name, 0) + 1
         params = {**K.flatten(type(self.p.bad.model).model_validate(recipe)), "toggled": _changes(spec)}
-        tags = {"bisector.trial": name, "bisector.key": self.keys[name]}
+        tags = {"bisector.trial": name, "bisector.key": self.keys[name],
+                "bisector.out_dir": self.requests[name].out_dir}
         self.emit("on_trial_start", name, params, tags)
         header = (f"# bisector smoke recipe.yaml\n# Trial {name!r} of a bisector campaign: {self.p.bad.path} "
                   f"with {len(spec.reverted)} knob(s) set to their value in {self.p.good.path}.\n")
@@ -169,8 +176,14 @@ class _Campaign:
     def handle(self, name: str, event: dict[str, Any], sched: RayScheduler) -> None:
         if "started" in event:
             self.first_started = self.first_started or time.time()
+            self.nodes[name] = event["started"].get("node_id")
             self.emit("on_trial_running", name, event["started"])
         if "metrics" in event:
+            evals = self.evals.setdefault(name, {})
+            for rec in event["metrics"]:
+                for k, v in rec.items():
+                    if k.startswith("val_"):
+                        evals.setdefault(k, []).append((int(rec["step"]), float(v)))
             self.emit("on_trial_metrics", name, event["metrics"])
         if "fault" in event:
             retry = self.attempts[name] <= self.opts.retries
@@ -190,7 +203,7 @@ class _Campaign:
                 steps_run=res.get("steps_run", 0), horizon=res.get("horizon"), wall_s=wall,
                 device_seconds=round(wall * r.devices, 2), device_kind=r.device_kind,
                 run_id=self.tracker.run_id(name), key=self.keys[name], retries=self.attempts[name] - 1,
-                reproduce=self._reproduce(self.tracker.run_id(name)),
+                reproduce=self._reproduce(self.tracker.run_id(name)), out_dir=self.requests[name].out_dir,
                 note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or None,
             )
             self.ladder.rungs.append(rung)
@@ -224,6 +237,11 @@ class _Campaign:
             if self.strategy.done:
                 queue.clear()
 
+    def drain(self, sched: RayScheduler) -> None:
+        while sched.running:
+            for name, event in sched.poll(1.0):
+                self.handle(name, event, sched)
+
 
 def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: list[Callback] = ()) -> Outcome:
     t0 = time.time()
@@ -252,8 +270,12 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
     try:
         with RayScheduler(opts.resources, opts.address) as sched:
             c.loop(sched)
-        result = c.strategy.result()
-        c.ladder.culprits, c.ladder.stopped = result.culprits, result.stopped
+            result = c.strategy.result()
+            c.ladder.culprits, c.ladder.stopped = result.culprits, result.stopped
+            if c.ladder.culprits and not c.ladder.not_finished and opts.probe:
+                from .aftermath import explain_and_repair
+
+                explain_and_repair(c, sched)
         finished = True
     except KeyboardInterrupt:
         c.ladder.not_finished = "interrupted (running trials cancelled; finished trials are reusable)"

@@ -260,5 +260,49 @@ def fingerprint(
     raise typer.Exit(0 if result.verdict == "stable" else 1)
 
 
+@app.command()
+def probe(
+    checkpoint: Annotated[str, typer.Argument(help="A checkpoint written by a runner (torch.load, weights only).")],
+    recipe: Annotated[str, typer.Option("--recipe", help="The recipe the checkpoint was trained with.")],
+    batches: Annotated[int, typer.Option(help="Fixed probe batches.")] = 8,
+    device: Device = None,
+    as_json: Json = False,
+) -> None:
+    """Per-loss-term gradients on a checkpoint: norms, weighted and projection shares, cosine conflicts."""
+    from pathlib import Path
+
+    from .console import probe_table
+    from .errors import InputError
+    from .ladder import Ladder
+    from .probe import probe_checkpoint, reduction_note
+    from .recipe import load
+
+    try:
+        r = load(recipe)
+        if not Path(checkpoint).is_file():
+            raise InputError(f"{checkpoint}: no such checkpoint file")
+        if getattr(r.runner, "probe", None) is None:
+            raise InputError(f"{recipe}: runner {r.runner_name!r} offers no probe contract (see runners/README.md)")
+        try:
+            report = probe_checkpoint(r.runner, r.model, checkpoint, batches, device, Path(checkpoint).name)
+        except (RuntimeError, KeyError, OSError, ValueError) as exc:
+            raise InputError(f"{checkpoint}: cannot be probed with {recipe}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:300]}") from None
+    except BisectorError as exc:
+        _fail(exc)
+    note = reduction_note(report)
+    if as_json:
+        print(json.dumps(report.to_json() | {"note": note}, default=str))
+        return
+    summary = report.summary()
+    out.print(probe_table(Ladder("", "", "", probe={"checkpoints": [summary]})))
+    for scope, pairs in summary["modules"].items():
+        cos = ", ".join(f"{p['a']}/{p['b']} {p['cosine']:+.2f}" for p in pairs)
+        out.print(f"  {scope}: cos {cos}", markup=False)
+    if note:
+        out.print(f"Note: {note}", markup=False)
+    out.print(f"{report.batches} batches in {report.seconds:.2f} s", markup=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

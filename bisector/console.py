@@ -62,6 +62,9 @@ class Progress(Callback):
         extra = f", climb from step {rung.climb_start_step}" if rung.climb_start_step is not None else ""
         self._say(f"{name}: {rung.verdict} at step {rung.steps_run}{extra} ({rung.wall_s:.1f} s)")
 
+    def on_note(self, text: str) -> None:
+        self._say(text)
+
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None:
         if ladder.not_finished:
             self._say(f"not finished: {ladder.not_finished}")
@@ -136,4 +139,24 @@ def print_ladder(ladder: Ladder, console: Console | None = None) -> None:
         console.width = max(console.width, 150)
     console.print(ladder_table(ladder))
     console.print(ladder.culprit_line(), markup=False)
+    if ladder.probe:
+        if ladder.probe.get("checkpoints"):
+            console.print(probe_table(ladder))
+        console.print(f"Diagnosis: {ladder.probe.get('diagnosis')}", markup=False)
+        for n in ladder.probe.get("notes", []):
+            console.print(f"Note: {n}", markup=False)
+    repair = ladder.repair_line()
+    if repair:
+        console.print(repair, markup=False)
     console.print(ladder.cost_line(), markup=False)
+
+
+def probe_table(ladder: Ladder) -> Table:
+    from .ladder import PROBE_HEADER
+
+    table = Table(title="Gradient probe (one forward, one backward per loss term)", title_justify="left")
+    for col in PROBE_HEADER:
+        table.add_column(col, overflow="fold")
+    for row in ladder.probe_rows():
+        table.add_row(*row, style="red" if row[-1].startswith("-") else None)
+    return table

@@ -32,6 +32,8 @@ class Rung:
     reused: bool = False
     retries: int = 0
     reproduce: str | None = None
+    out_dir: str | None = None
+    gates: dict[str, Any] | None = None
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +55,7 @@ class Ladder:
     stopped: str | None = None
     not_finished: str | None = None
     wall_s: float = 0.0
+    probe: dict[str, Any] | None = None
 
     HEADER = ["Run", "What changed", "Best loss before climb", "Climb started at", "Detected at", "Steps",
               "Verdict"]
@@ -99,16 +102,50 @@ class Ladder:
             "|" + "---|" * len(self.HEADER),
         ]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self.rows()]
-        lines += ["", self.culprit_line(), "", self.cost_line(), "", "## Reproduce a rung", ""]
+        lines += ["", self.culprit_line(), ""]
+        if self.probe:
+            lines += ["## Probe", "", "| " + " | ".join(PROBE_HEADER) + " |", "|" + "---|" * len(PROBE_HEADER)]
+            lines += ["| " + " | ".join(row) + " |" for row in self.probe_rows()]
+            lines += ["", f"Diagnosis: {self.probe.get('diagnosis')}", ""]
+            lines += [f"Note: {n}" for n in self.probe.get("notes", [])] + [""]
+        repair = self.repair_line()
+        lines += [repair, ""] if repair else []
+        lines += [self.cost_line(), "", "## Reproduce a rung", ""]
         lines += [f"- {r.name}: `{r.reproduce}`" for r in self.rungs if r.reproduce]
         return "\n".join(lines + [""])
+
+    def probe_rows(self) -> list[list[str]]:
+        rows = []
+        for ck in (self.probe or {}).get("checkpoints", []):
+            terms = ck["terms"]
+            primary = next(iter(terms))
+            cos = {(p["a"], p["b"]): p["cosine"] for p in ck["pairs"]}
+            for t, v in terms.items():
+                c = cos.get((primary, t), cos.get((t, primary)))
+                rows.append([ck["label"], t, f"{v['norm_median']:.3g} ({v['norm_min']:.3g}-{v['norm_max']:.3g})",
+                             f"{v['ratio_to_primary']:.3g}", f"{v['weighted_share']:.0%}",
+                             f"{v['projection_share']:+.0%}", "-" if c is None else f"{c:+.2f}"])
+        return rows
+
+    def repair_line(self) -> str | None:
+        rung = next((r for r in self.rungs if r.name.startswith("repair")), None)
+        if rung is None:
+            return None
+        gates = rung.gates or {}
+        passed = [g for g, v in gates.items() if v.get("passed")]
+        failed = [g for g, v in gates.items() if not v.get("passed")]
+        verdict = "passes" if not failed and rung.verdict == "stable" else "fails"
+        detail = ", ".join(f"{g} {'passed' if v.get('passed') else 'FAILED'} ({_gate(v.get('value'))})"
+                           for g, v in gates.items())
+        return (f"Repair: {rung.name} ({_changed(rung)}) {verdict}: verdict {rung.verdict}; gates: {detail}"
+                + (f"; failed: {', '.join(failed)}" if failed else f"; all {len(passed)} passed"))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "good": self.good_path, "bad": self.bad_path, "strategy": self.strategy,
             "culprits": [{"path": k.name, "good": _one(k.good), "bad": _one(k.bad)} for k in self.culprits],
             "stopped": self.stopped, "not_finished": self.not_finished,
-            "ladder": [r.to_dict() for r in self.rungs], "totals": self.totals(),
+            "ladder": [r.to_dict() for r in self.rungs], "totals": self.totals(), "probe": self.probe,
         }
 
     def dumps(self) -> str:
@@ -125,7 +162,17 @@ class Ladder:
             culprits.append(Knob(paths, tuple(c["good"]) if many else (c["good"],),
                                  tuple(c["bad"]) if many else (c["bad"],)))
         return cls(data["good"], data["bad"], data["strategy"], rungs, culprits, data.get("stopped"),
-                   data.get("not_finished"), (data.get("totals") or {}).get("wall_s", 0.0))
+                   data.get("not_finished"), (data.get("totals") or {}).get("wall_s", 0.0), data.get("probe"))
+
+
+PROBE_HEADER = ["Checkpoint", "Term", "|g| median (min-max)", "Ratio to primary", "Weighted share",
+                "Projection share", "Cos vs primary"]
+
+
+def _gate(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return ", ".join(v) if isinstance(v, list) and v else ("none" if isinstance(v, list) else str(v))
 
 
 def _one(values: tuple) -> Any:

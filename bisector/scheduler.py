@@ -28,6 +28,20 @@ from .errors import ResourceError
 from .trial import ERROR, TrialRequest, run_trial
 
 
+def _trial_task(req: TrialRequest):
+    """``run_trial`` on a worker, its start event tagged with the node (probes run where checkpoints are)."""
+    import ray
+
+    for item in run_trial(req):
+        if "started" in item:
+            item["started"]["node_id"] = ray.get_runtime_context().get_node_id()
+        yield item
+
+
+def _call(fn, *args):
+    return fn(*args)
+
+
 @dataclass(frozen=True)
 class Resources:
     cpus_per_trial: float = 1.0
@@ -85,7 +99,8 @@ class RayScheduler:
         opts: dict[str, Any] = {"num_cpus": r.cpus_per_trial, "max_retries": 0}
         if r.gpus_per_trial:
             opts["num_gpus"] = r.gpus_per_trial
-        self._remote = ray.remote(run_trial).options(**opts)
+        self._remote = ray.remote(_trial_task).options(**opts)
+        self._opts = opts
         self.cluster = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
         fits = int(self.cluster.get("CPU", 0) // r.cpus_per_trial) if r.cpus_per_trial else 10**6
         if r.gpus_per_trial:
@@ -140,6 +155,17 @@ class RayScheduler:
         if req.threads is None:
             req = TrialRequest(**{**req.__dict__, "threads": max(1, int(self.resources.cpus_per_trial))})
         self._live[self._remote.remote(req)] = req.name
+
+    def call_on_node(self, node_id: str | None, fn, *args, timeout: float = 600):
+        """Run ``fn(*args)`` as a Ray task on ``node_id`` (where a trial left its checkpoints)."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.start()
+        opts = dict(self._opts)
+        if node_id:
+            opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=True)
+        return ray.get(ray.remote(_call).options(**opts).remote(fn, *args), timeout=timeout)
 
     def poll(self, timeout: float = 1.0) -> list[tuple[str, dict[str, Any]]]:
         import ray

@@ -39,6 +39,8 @@ class Callback:
 
     def on_trial_end(self, name: str, rung: Rung, result: dict[str, Any]) -> None: ...
 
+    def on_note(self, text: str) -> None: ...
+
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None: ...
 
 
@@ -216,8 +218,50 @@ class MlflowTracker(Callback):
         if values["verdict"] in (None, "error", "lost"):
             return None
         origin = tags.get("bisector.reused_from") or runs[0].info.run_id
-        return Rung(name="", changed={}, key=key, run_id=origin, reused=True,
+        return Rung(name="", changed={}, key=key, run_id=origin, reused=True, out_dir=tags.get("bisector.out_dir"),
                     **{k: v for k, v in values.items() if v is not None})
+
+    def eval_histories(self, run_id: str, prefix: str = "val_") -> dict[str, list[tuple[int, float]]]:
+        keys = [k for k in self.client.get_run(run_id).data.metrics if k.startswith(prefix)]
+        return {k: self.history(run_id, k) for k in keys}
+
+    def find_probe(self, key: str) -> dict[str, Any] | None:
+        """The ladder summary of an earlier probe of the same checkpoints, if one finished."""
+        runs = self.client.search_runs(
+            [self._experiment_id()], f"tags.`bisector.key` = '{key}' AND attributes.status = 'FINISHED'",
+            max_results=1, order_by=["attributes.start_time DESC"])
+        if not runs:
+            return None
+        try:
+            return json.loads(_load_text(self.client, runs[0].info.run_id, "summary.json"))
+        except Exception:  # noqa: BLE001 - an incomplete earlier probe: probe again
+            return None
+
+    def log_probe(self, reports: list[dict[str, Any]], summary: dict[str, Any], key: str) -> None:
+        """A ``probe`` child run: the full reports as ``probe.json``, the diagnosis as a tag and ``probe.md``."""
+        run = self.client.create_run(self._experiment_id(), run_name="probe", tags={
+            "mlflow.parentRunId": self.parent_run_id, "bisector.role": "probe", "bisector.key": key})
+        run_id = run.info.run_id
+        self.client.log_text(run_id, json.dumps(reports, indent=2, default=str), "probe.json")
+        self.client.log_text(run_id, json.dumps(summary, indent=2, default=str), "summary.json")
+        ladder = Ladder("", "", "", probe=summary)
+        from .ladder import PROBE_HEADER
+
+        md = ["| " + " | ".join(PROBE_HEADER) + " |", "|" + "---|" * len(PROBE_HEADER)]
+        md += ["| " + " | ".join(row) + " |" for row in ladder.probe_rows()]
+        md += ["", f"Diagnosis: {summary.get('diagnosis')}", *[f"Note: {n}" for n in summary.get("notes", [])]]
+        self.client.log_text(run_id, "\n".join(md) + "\n", "probe.md")
+        self._log(run_id, params=_params({"checkpoints": [r["checkpoint"] for r in reports],
+                                          "batches": reports[0]["batches"] if reports else 0}),
+                  tags=_tags({"diagnosis": summary.get("diagnosis"), "aggressor": summary.get("aggressor")}))
+        self.client.set_terminated(run_id, status="FINISHED")
+
+    def log_gates(self, name: str, rung: Rung) -> None:
+        run_id = self._runs.get(name) or rung.run_id
+        gates = rung.gates or {}
+        self._log(run_id, tags=_tags({f"gate.{g}": "passed" if v.get("passed") else "failed"
+                                      for g, v in gates.items()}))
+        self.client.log_text(run_id, json.dumps(gates, indent=2, default=str), "gates.json")
 
     def history(self, run_id: str, metric: str) -> list[tuple[int, float]]:
         return [(m.step, m.value) for m in self.client.get_metric_history(run_id, metric)]

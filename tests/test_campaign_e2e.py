@@ -34,7 +34,7 @@ def test_names_the_culprits(campaign):
     assert sorted(c["path"] for c in out["culprits"]) == ["data.corpus", "model.crf_reduction"]
     by_name = {r["name"]: r for r in out["ladder"]}
     assert set(by_name) == {"good", "bad", "revert data.corpus", "revert model.crf_reduction",
-                            "revert model.hidden_size"}
+                            "revert model.hidden_size", "repair crf_nll"}
     assert by_name["good"]["verdict"] == "stable"
     assert by_name["bad"]["verdict"] == "diverged"
     assert by_name["revert model.hidden_size"]["verdict"] == "diverged"
@@ -65,7 +65,8 @@ def test_mlflow_parent_and_children(campaign):
     assert parent.data.params["knob_count"] == "3"
     assert parent.data.params["strategy"] == "one-at-a-time"
     assert parent.data.params["good"] == str(GOOD) and parent.data.params["bad"] == str(BAD)
-    children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
+                                  "AND tags.`bisector.role` = 'trial'")
     assert sorted(c.info.run_name for c in children) == sorted(r["name"] for r in out["ladder"])
     ids = {r["name"]: r["run_id"] for r in out["ladder"]}
     for child in children:
@@ -78,6 +79,10 @@ def test_mlflow_parent_and_children(campaign):
     bad = next(c for c in children if c.info.run_name == "bad")
     assert bad.data.tags["climb_start_step"] != ""
     assert json.loads(bad.data.params["toggled"]) == {}
+    probe = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
+                               "AND tags.`bisector.role` = 'probe'")
+    assert len(probe) == 1 and probe[0].data.tags["aggressor"] == "crf_nll"
+    assert {a.path for a in client.list_artifacts(probe[0].info.run_id)} == {"probe.json", "probe.md", "summary.json"}
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"ladder.md", "ladder.json"} <= artifacts
     ladder = json.loads(Path(client.download_artifacts(parent.info.run_id, "ladder.json", str(tmp))).read_text())
@@ -114,7 +119,7 @@ def test_cost_is_recorded(campaign):
 
     out, uri, _, _ = campaign
     totals = out["totals"]
-    assert totals["trials_run"] == 5 and totals["trials_reused"] == 0
+    assert totals["trials_run"] == 6 and totals["trials_reused"] == 0
     assert totals["steps_run"] == sum(r["steps_run"] for r in out["ladder"])
     assert totals["steps_saved"] == sum(450 - r["steps_run"] for r in out["ladder"]) > 0
     assert totals["device_kind"] == "CPU"
@@ -135,6 +140,7 @@ def test_rerun_reuses_every_finished_trial(campaign):
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads(proc.stdout)
     assert again["culprits"] == out["culprits"]
+    assert again["probe"] == out["probe"]
     assert all(r["reused"] for r in again["ladder"]) and again["totals"]["trials_run"] == 0
     first = {r["name"]: r for r in out["ladder"]}
     for rung in again["ladder"]:
@@ -157,3 +163,28 @@ def test_ladder_and_ls_commands(campaign):
     assert out["parent_run_id"] in [r["run_id"] for r in rows]
     assert next(r for r in rows if r["run_id"] == out["parent_run_id"])["culprits"] == \
         "data.corpus,model.crf_reduction"
+
+
+def test_probe_diagnosis_and_repair(campaign):
+    out, _, _, stderr = campaign
+    probe = out["probe"]
+    labels = [c["label"] for c in probe["checkpoints"]]
+    bad = next(r for r in out["ladder"] if r["name"] == "bad")
+    pre = next(c for c in probe["checkpoints"] if "before the climb" in c["label"])
+    assert pre["step"] <= bad["climb_start_step"] and pre["trial"] == "bad"
+    assert any(label.startswith("revert model.crf_reduction, stable") for label in labels)
+    for ck in probe["checkpoints"]:
+        assert set(ck["terms"]) == {"ce", "crf_nll"}
+        for t in ck["terms"].values():
+            assert {"norm_median", "norm_min", "norm_max", "weighted_share", "projection_share"} <= set(t)
+            assert t["norm_min"] <= t["norm_median"] <= t["norm_max"]
+        (pair,) = ck["pairs"]
+        assert pair["conflict"] == (pair["cosine"] < 0)
+    assert pre["pairs"][0]["conflict"]  # the CRF opposes CE before the climb
+    assert probe["aggressor"] == "crf_nll" and probe["diagnosis"].startswith("crf_nll is the aggressor")
+    assert any("not its square root" in n for n in probe["notes"])
+    repair = next(r for r in out["ladder"] if r["name"] == "repair crf_nll")
+    assert repair["changed"] == {"model.crf_loss_weight": {"good": 0.0, "bad": 0.05}}
+    assert repair["verdict"] == "stable" and all(g["passed"] for g in repair["gates"].values())
+    assert set(repair["gates"]) == {"no_climb", "min_val", "no_class_collapse"}
+    assert "Diagnosis: crf_nll is the aggressor" in stderr and "Repair: repair crf_nll" in stderr

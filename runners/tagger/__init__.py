@@ -1,5 +1,6 @@
 """Reference runner: a BiLSTM-CRF address tagger (see ``train.py``)."""
 
+from . import probe
 from .config import TaggerRecipe
 from .train import PRIMARY, train
 
@@ -13,4 +14,5 @@ def horizon(recipe: TaggerRecipe) -> int:
     """Steps a trial of this recipe trains when nothing stops it."""
     return recipe.train.steps
 
-__all__ = ["NAME", "PRIMARY", "VERSION", "Recipe", "TaggerRecipe", "horizon", "primary_metric", "train"]
+
+__all__ = ["NAME", "PRIMARY", "VERSION", "Recipe", "TaggerRecipe", "horizon", "primary_metric", "probe", "train"]

@@ -1,0 +1,98 @@
+"""The campaign's last phase: probes where the checkpoints are, the diagnosis, the repair rung.
+
+``explain.py`` decides (which checkpoints, what the probe says, which gates);
+this module runs those decisions with the campaign's scheduler and tracker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import explain
+from . import knobs as K
+from .probe import ProbeReport, probe_task
+from .strategy import TrialSpec
+from .trial import trial_key
+
+
+def _say(c, text: str) -> None:
+    c.emit("on_note", text)
+
+
+def _rung(c, name: str):
+    return next((r for r in c.ladder.rungs if r.name == name), None)
+
+
+def _recipe_of(c, name: str) -> dict[str, Any]:
+    if name in c.requests:
+        return c.requests[name].recipe
+    spec = next(s for s in [c.strategy.good, c.strategy.bad, *c.strategy.reverts] if s.name == name)
+    return c._recipe(spec)
+
+
+def _evals(c, rung) -> dict[str, list[tuple[int, float]]]:
+    if rung.name in c.evals:
+        return c.evals[rung.name]
+    return c.tracker.eval_histories(rung.run_id) if rung.run_id else {}
+
+
+def explain_and_repair(c, sched) -> None:
+    contract = getattr(c.runner, "probe", None)
+    if contract is None:
+        c.ladder.probe = {"diagnosis": f"runner {c.runner.NAME!r} offers no probe contract", "checkpoints": []}
+        return
+    bad = _rung(c, "bad")
+    culprit_names = {k.name for k in c.ladder.culprits}
+    stable = [r for r in c.ladder.rungs
+              if r.verdict == "stable" and r.name.startswith("revert ") and r.name[7:] in culprit_names]
+    targets, why = explain.targets(bad, stable, c.nodes)
+    if why:
+        c.ladder.probe = {"diagnosis": f"no probe: {why}", "checkpoints": []}
+        return
+    key = trial_key("probe", "1", {"targets": [[c.keys.get(t.trial), t.step, t.label] for t in targets],
+                                   "batches": c.opts.probe_batches})
+    cached = c.tracker.find_probe(key)
+    if cached is not None:
+        _say(c, "probe: reused the probe of an earlier campaign with the same checkpoints")
+        c.ladder.probe = cached
+        _after_probe(c, sched, contract, cached.get("aggressor"))
+        return
+    reports: dict[str, ProbeReport] = {}
+    for t in targets:
+        _say(c, f"probe: {t.label}")
+        data = sched.call_on_node(t.node_id, probe_task, c.runner.NAME, _recipe_of(c, t.trial), t.checkpoint,
+                                  c.opts.probe_batches, t.label, c.opts.device)
+        reports[t.label] = ProbeReport.from_json(data)
+    diag = explain.diagnose(reports, bad.climb_start_step, getattr(contract, "WEIGHT_KNOBS", {}))
+    c.ladder.probe = {
+        "diagnosis": diag.text, "aggressor": diag.aggressor, "notes": diag.notes,
+        "checkpoints": [dict(r.summary(), trial=t.trial) for t, r in zip(targets, reports.values(), strict=True)],
+    }
+    c.tracker.log_probe([r.to_json() for r in reports.values()], c.ladder.probe, key)
+    _say(c, f"diagnosis: {diag.text}")
+    _after_probe(c, sched, contract, diag.aggressor)
+
+
+def _after_probe(c, sched, contract, aggressor: str | None) -> None:
+    knob_path = getattr(contract, "WEIGHT_KNOBS", {}).get(aggressor or "")
+    if c.opts.repair and knob_path:
+        knob = explain.repair_knob(explain.Diagnosis("", aggressor, None, knob_path), K.flatten(c.p.bad.model))
+        if knob is not None:
+            _repair(c, sched, contract, knob, aggressor)
+
+
+def _repair(c, sched, contract, knob: K.Knob, term: str) -> None:
+    spec = TrialSpec(f"repair {term}", (knob,), "repair")
+    outcome = c.start(spec, sched)
+    c.drain(sched)
+    rung = _rung(c, spec.name)
+    if rung is None or outcome == "invalid":
+        return
+    val_metric = getattr(contract, "VAL_METRIC", "val_macro_f1")
+    prefix = getattr(contract, "PER_CLASS_PREFIX", "val_f1.")
+    good = _rung(c, "good")
+    good_val = (_evals(c, good).get(val_metric) or [(0, None)])[-1][1] if good else None
+    min_val = c.opts.min_val if c.opts.min_val is not None else (0.9 * good_val if good_val is not None else 0.0)
+    curve = c.tracker.curves.get(spec.name) or []
+    rung.gates = explain.gates(curve, _evals(c, rung), val_metric, prefix, min_val)
+    c.tracker.log_gates(spec.name, rung)
