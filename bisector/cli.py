@@ -74,6 +74,11 @@ def run(
     max_trials: Annotated[Optional[int], typer.Option(help="Stop after launching this many trials.")] = None,
     max_hours: Annotated[Optional[float], typer.Option(help="Stop after this many hours of wall time.")] = None,
     early_stop: Annotated[bool, typer.Option(help="Stop a trial as soon as its verdict is final.")] = True,
+    probe: Annotated[bool, typer.Option(help="Probe the pre-climb checkpoint once culprits are named.")] = True,
+    probe_batches: Annotated[int, typer.Option(help="Fixed batches per probe.")] = 8,
+    repair: Annotated[bool, typer.Option(help="Run the repair the diagnosis implies as a final rung.")] = True,
+    min_val: Annotated[Optional[float], typer.Option(
+        help="Repair gate: validation metric to reach (default: 90% of good's).")] = None,
     tracking_uri: TrackingUri = None,
     experiment: Experiment = "bisector",
     workdir: Annotated[str, typer.Option(help="Where trials write metrics and checkpoints.")] = ".bisector",
@@ -97,6 +102,7 @@ def run(
         resources=Resources(cpus_per_trial, gpus_per_trial, max_concurrent),
         tracking_uri=tracking_uri, experiment=experiment, workdir=workdir, device=device,
         retries=retries, max_trials=max_trials, max_hours=max_hours, early_stop=early_stop, resume=resume,
+        probe=probe, probe_batches=probe_batches, repair=repair, min_val=min_val,
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
     progress = LiveProgress() if err.is_terminal and not as_json else Progress()
