@@ -157,3 +157,21 @@ def test_toggle_invalid_recipe_raises_recipe_error(bad):
     assert len(err.problems) == 2
     assert "model.crf_reduction+train.lr set to good" in err.path
     assert sorted(p.split(":", 1)[0] for p in err.problems) == ["model.crf_reduction", "train.lr"]
+
+
+def test_campaign_records_an_invalid_toggle_and_skips_it(tmp_path):
+    """Reverting the encoder alone gives a transformer with 90 units (4 heads need a multiple of 4):
+    the trial is recorded as invalid and never launched."""
+    from bisector import campaign
+
+    good = tmp_path / "good.yaml"
+    bad = tmp_path / "bad.yaml"
+    good.write_text("runner: tagger\nmodel:\n  encoder: transformer\n  hidden_size: 64\n")
+    bad.write_text("runner: tagger\nmodel:\n  encoder: lstm\n  hidden_size: 90\n")
+    p = campaign.plan(str(good), str(bad))
+    c = campaign._Campaign(p, campaign.Options(), tracker=None, hooks=[])
+    spec = next(s for s in c.strategy.reverts if s.name == "revert model.encoder")
+    assert c.start(spec, sched=None) == "invalid"
+    (rung,) = c.ladder.rungs
+    assert rung.verdict == "invalid" and "divisible by 4" in rung.note
+    assert c.launched == 0 and not c.strategy.result().culprits
