@@ -69,7 +69,28 @@ class Detector(Protocol):
 _RUNNING = Verdict()
 
 
-class ClimbDetector:
+class _Stream:
+    """What every streaming detector does with a point before judging it."""
+
+    _verdict: Verdict = _RUNNING
+    points = 0
+    _last = _last_step = None
+
+    def _take(self, step: int, value: float) -> float | None:
+        """The value as a float, or None when there is nothing left to judge: the verdict was
+        already final, or the value is non-finite (``nan``, decided here and now)."""
+        if self._verdict is not _RUNNING:
+            return None
+        value = float(value)
+        self.points += 1
+        self._last, self._last_step = value, step
+        if value != value or value in (math.inf, -math.inf):
+            self._verdict = self._snapshot(NAN, step)
+            return None
+        return value
+
+
+class ClimbDetector(_Stream):
     """Descent, then a sustained climb back toward the start (lower is better)."""
 
     def __init__(
@@ -93,11 +114,8 @@ class ClimbDetector:
         self.near_max, self.swing, self.trend, self.phase_switch = near_max, swing, trend, phase_switch
         self.flat_descent = flat_descent
         self._lag = (1 - alpha) / alpha  # an EMA trails a ramp by this many steps
-        self._verdict = _RUNNING
         self._switched_at: int | None = None
         self._reset()
-        self.points = 0
-        self._last = self._last_step = None
 
     def _reset(self) -> None:
         self._n = 0
@@ -123,13 +141,8 @@ class ClimbDetector:
 
     # -- the per-point update -------------------------------------------------
     def update(self, step: int, value: float) -> Verdict:
-        if self._verdict is not _RUNNING:
-            return self._verdict
-        value = float(value)
-        self.points += 1
-        self._last, self._last_step = value, step
-        if value != value or value in (math.inf, -math.inf):
-            self._verdict = self._snapshot(NAN, step)
+        value = self._take(step, value)
+        if value is None:
             return self._verdict
         if self.phase_switch is not None and step >= self.phase_switch and self._n and self._phase_pending():
             self._reset()
@@ -261,7 +274,7 @@ class ClimbDetector:
         return self._level
 
 
-class RiseDetector:
+class RiseDetector(_Stream):
     """A metric that should rise (e.g. validation macro-F1): ``collapsed`` when,
     after a real gain, it falls back ``drop`` of the way from its peak to its
     start at ``confirm`` consecutive points."""
@@ -273,18 +286,10 @@ class RiseDetector:
         self._peak_step: int | None = None
         self._below = 0
         self._first_below: int | None = None
-        self._verdict = _RUNNING
-        self.points = 0
-        self._last = self._last_step = None
 
     def update(self, step: int, value: float) -> Verdict:
-        if self._verdict is not _RUNNING:
-            return self._verdict
-        value = float(value)
-        self.points += 1
-        self._last, self._last_step = value, step
-        if not math.isfinite(value):
-            self._verdict = self._snapshot(NAN, step)
+        value = self._take(step, value)
+        if value is None:
             return self._verdict
         if self._start != self._start:
             self._start = value
