@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Annotated, Optional
@@ -107,7 +108,9 @@ def run(
     signal.signal(signal.SIGTERM, _on_sigterm)
     progress = LiveProgress() if err.is_terminal and not as_json else Progress()
     try:
-        outcome = campaign.run(good, bad, opts, [progress])
+        # with --json, stdout carries one JSON object: anything a library prints goes to stderr
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            outcome = campaign.run(good, bad, opts, [progress])
     except BisectorError as exc:
         _fail(exc)
     except KeyboardInterrupt:

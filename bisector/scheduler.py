@@ -38,6 +38,23 @@ def _trial_task(req: TrialRequest):
         yield item
 
 
+def _signal_handlers() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(handlers: dict) -> None:
+    import signal
+
+    for sig, handler in handlers.items():
+        if callable(handler):
+            signal.signal(sig, handler)
+
+
 def _call(fn, *args):
     return fn(*args)
 
@@ -87,6 +104,7 @@ class RayScheduler:
         if self.quiet:
             kwargs["logging_level"] = logging.ERROR
         if not ray.is_initialized():
+            handlers = _signal_handlers()
             if self.address:
                 ray.init(address=self.address, **kwargs)
             else:
@@ -94,6 +112,7 @@ class RayScheduler:
                 ray.init(num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", include_dashboard=False,
                          **kwargs)
                 self._owns_ray = True
+            _restore(handlers)  # ray.init replaces SIGTERM with sys.exit: keep the caller's clean shutdown
         self.started = True
         r = self.resources
         opts: dict[str, Any] = {"num_cpus": r.cpus_per_trial, "max_retries": 0}

@@ -68,6 +68,7 @@ def _parse(value: str | None) -> Any:
 class MlflowTracker(Callback):
     def __init__(self, tracking_uri: str | None = None, experiment: str = "bisector"):
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is for results
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -102,6 +103,10 @@ class MlflowTracker(Callback):
             self.parent_run_id = info["resume"]
             self._exp_id = self.client.get_run(self.parent_run_id).info.experiment_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
+            stale = self.client.search_runs(  # trials of a driver that died without cleaning up
+                [self._exp_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}' AND attributes.status = 'RUNNING'")
+            for run in stale:
+                self.client.set_terminated(run.info.run_id, status="KILLED")
             self._log(self.parent_run_id, tags=_tags({"bisector.resumed_at": time.strftime("%Y-%m-%d %H:%M:%S")}))
             return
         run = self.client.create_run(self._experiment_id(), run_name=info.get("name"),
