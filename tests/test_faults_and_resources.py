@@ -101,11 +101,12 @@ def test_fractional_gpus_and_trial_budget(tmp_path, local_ray):
     assert "Culprits so far: data.corpus" in out.ladder.culprit_line()
     assert {r.device_kind for r in out.ladder.rungs} == {"GPU"}
     assert all(r.device_seconds == pytest.approx(0.5 * r.wall_s, abs=0.01) for r in out.ladder.rungs)
-    # the rest of the campaign, resumed: only the two missing trials train
+    # the rest of the campaign, resumed: only the two missing reverts (and the repair rung) train
     rest = campaign.run(None, None, opts(tmp_path, resume=out.parent_run_id))
     assert rest.parent_run_id == out.parent_run_id and rest.exit_code == 0
     assert sorted(k.name for k in rest.ladder.culprits) == ["data.corpus", "model.crf_reduction"]
-    assert sum(not r.reused for r in rest.ladder.rungs) == 2
+    assert {r.name for r in rest.ladder.rungs if not r.reused} == {
+        "revert model.hidden_size", "revert model.crf_reduction", "repair crf_nll"}
 
 
 def test_gpus_asked_on_a_cpu_cluster_is_a_clear_error(tmp_path, local_ray):
