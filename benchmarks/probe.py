@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bisector.probe import probe_model  # noqa: E402
 from runners.tagger import TaggerRecipe, probe, train  # noqa: E402
-from runners.tagger.train import loss_terms, term_weights  # noqa: E402
+from runners.tagger.loop import loss_terms, term_weights  # noqa: E402
 
 
 def main() -> None:

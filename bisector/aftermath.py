@@ -2,6 +2,10 @@
 
 ``explain.py`` decides (which checkpoints, what the probe says, which gates);
 this module runs those decisions with the campaign's scheduler and tracker.
+Probes start as soon as their checkpoints exist (the bad endpoint's when both
+endpoints are judged, a stable revert's when it finishes) and the repair is
+queued as soon as the bad endpoint's probe names an aggressor, so the probe
+and the repair fill slots the reverts leave idle instead of running after them.
 """
 
 from __future__ import annotations
@@ -36,6 +40,40 @@ def _evals(c, rung) -> dict[str, list[tuple[int, float]]]:
     return c.tracker.eval_histories(rung.run_id) if rung.run_id else {}
 
 
+def _probe(c, sched, t: explain.ProbeTarget) -> ProbeReport:
+    if t.label not in c.probe_cache:
+        _say(c, f"probe: {t.label}")
+        data = sched.call_on_node(t.node_id, probe_task, c.runner.NAME, _recipe_of(c, t.trial), t.checkpoint,
+                                  c.opts.probe_batches, t.label, c.opts.device)
+        c.probe_cache[t.label] = ProbeReport.from_json(data)
+    return c.probe_cache[t.label]
+
+
+def on_result(c, sched, name: str) -> None:
+    """Probe what can be probed already and queue the repair early (trials trained by this campaign only:
+    a re-run that reuses everything finds its probe by key at the end, without Ray)."""
+    contract = getattr(c.runner, "probe", None)
+    bad, good = _rung(c, "bad"), _rung(c, "good")
+    if not (c.opts.probe and contract and bad and good and sched.started) or bad.reused:
+        return
+    if good.verdict != "stable" or bad.climb_start_step is None:
+        return
+    if not c.probe_cache:
+        targets, why = explain.targets(bad, [], c.nodes)
+        if why:
+            return
+        reports = {t.label: _probe(c, sched, t) for t in targets}
+        diag = explain.diagnose(reports, bad.climb_start_step, getattr(contract, "WEIGHT_KNOBS", {}))
+        knob = explain.repair_knob(diag, K.flatten(c.p.bad.model)) if c.opts.repair else None
+        if knob is not None:
+            c.extra.append(TrialSpec(f"repair {diag.aggressor}", (knob,), "repair"))
+    rung = _rung(c, name)
+    if rung is not None and rung.verdict == "stable" and name.startswith("revert "):
+        for t in explain.targets(bad, [rung], c.nodes)[0]:
+            if t.trial == name:
+                _probe(c, sched, t)
+
+
 def explain_and_repair(c, sched) -> None:
     contract = getattr(c.runner, "probe", None)
     if contract is None:
@@ -57,12 +95,7 @@ def explain_and_repair(c, sched) -> None:
         c.ladder.probe = cached
         _after_probe(c, sched, contract, cached.get("aggressor"))
         return
-    reports: dict[str, ProbeReport] = {}
-    for t in targets:
-        _say(c, f"probe: {t.label}")
-        data = sched.call_on_node(t.node_id, probe_task, c.runner.NAME, _recipe_of(c, t.trial), t.checkpoint,
-                                  c.opts.probe_batches, t.label, c.opts.device)
-        reports[t.label] = ProbeReport.from_json(data)
+    reports = {t.label: _probe(c, sched, t) for t in targets}
     diag = explain.diagnose(reports, bad.climb_start_step, getattr(contract, "WEIGHT_KNOBS", {}))
     c.ladder.probe = {
         "diagnosis": diag.text, "aggressor": diag.aggressor, "notes": diag.notes,
@@ -83,10 +116,11 @@ def _after_probe(c, sched, contract, aggressor: str | None) -> None:
 
 def _repair(c, sched, contract, knob: K.Knob, term: str) -> None:
     spec = TrialSpec(f"repair {term}", (knob,), "repair")
-    outcome = c.start(spec, sched)
-    c.drain(sched)
+    if _rung(c, spec.name) is None:  # not queued early (e.g. the bad endpoint was reused)
+        c.start(spec, sched)
+        c.drain(sched)
     rung = _rung(c, spec.name)
-    if rung is None or outcome == "invalid":
+    if rung is None or rung.verdict == "invalid":
         return
     val_metric = getattr(contract, "VAL_METRIC", "val_macro_f1")
     prefix = getattr(contract, "PER_CLASS_PREFIX", "val_f1.")

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from . import aftermath
 from . import knobs as K
 from .errors import RecipeError
 from .ladder import Ladder, Rung
@@ -115,6 +116,8 @@ class _Campaign:
         self.attempts: dict[str, int] = {}
         self.launched = 0
         self.nodes: dict[str, str | None] = {}
+        self.extra: list[TrialSpec] = []  # trials queued by the aftermath (the repair), not by the strategy
+        self.probe_cache: dict[str, Any] = {}
         self.evals: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self.first_started: float | None = None
         self.t0 = time.time()
@@ -209,12 +212,14 @@ class _Campaign:
             self.ladder.rungs.append(rung)
             self.strategy.on_trial_complete(self.specs[name], rung.verdict)
             self.emit("on_trial_end", name, rung, res)
+            aftermath.on_result(self, sched, name)
 
     def loop(self, sched: RayScheduler) -> None:
         queue: list[TrialSpec] = []
         deadline = self.t0 + self.opts.max_hours * 3600 if self.opts.max_hours else None
         while True:
-            queue += self.strategy.suggest()
+            queue += self.strategy.suggest() + self.extra
+            self.extra = []
             settled = False  # a reused or invalid trial may unlock the strategy's next suggestions
             while queue and sched.has_room():
                 outcome = self.start(queue[0], sched)
@@ -235,7 +240,7 @@ class _Campaign:
             for name, event in sched.poll(1.0):
                 self.handle(name, event, sched)
             if self.strategy.done:
-                queue.clear()
+                queue = [s for s in queue if s.role == "repair"]
 
     def drain(self, sched: RayScheduler) -> None:
         while sched.running:
@@ -272,10 +277,9 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
             c.loop(sched)
             result = c.strategy.result()
             c.ladder.culprits, c.ladder.stopped = result.culprits, result.stopped
-            if c.ladder.culprits and not c.ladder.not_finished and opts.probe:
-                from .aftermath import explain_and_repair
-
-                explain_and_repair(c, sched)
+            repaired = any(r.name.startswith("repair ") for r in c.ladder.rungs)
+            if (c.ladder.culprits or repaired) and not c.ladder.not_finished and opts.probe:
+                aftermath.explain_and_repair(c, sched)
         finished = True
     except KeyboardInterrupt:
         c.ladder.not_finished = "interrupted (running trials cancelled; finished trials are reusable)"

@@ -29,7 +29,8 @@ def resolve(name: str) -> ModuleType:
         module = importlib.import_module(target)
     except Exception as exc:  # noqa: BLE001 - any import failure of user code is bad input
         raise LookupError(f"runner {name!r} cannot be imported: {type(exc).__name__}: {exc}") from None
-    missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
+    declared = set(getattr(module, "__all__", ()))  # declared names may load lazily (train imports torch)
+    missing = [attr for attr in REQUIRED if attr not in declared and not hasattr(module, attr)]
     if missing:
         raise LookupError(f"runner module {target!r} lacks {missing}")
     return module

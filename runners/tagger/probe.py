@@ -2,7 +2,7 @@
 
 A probe needs a model restored from a checkpoint, a fixed set of batches
 (the same for every checkpoint, so probes compare), and the named loss terms
-with their weights and reductions. Training code stays in ``train.py``; this
+with their weights and reductions. Training code stays in ``loop.py``; this
 file only reuses it.
 """
 
@@ -15,7 +15,7 @@ import torch
 from . import data as D
 from .config import TaggerRecipe
 from .model import Tagger
-from .train import loss_terms, pick_device, term_weights
+from .loop import loss_terms, pick_device, term_weights
 
 PRIMARY_TERM = "ce"
 VAL_METRIC = "val_macro_f1"

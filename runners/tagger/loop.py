@@ -21,8 +21,7 @@ from . import data as D
 from .config import TAGS, TaggerRecipe
 from .model import Tagger
 
-PRIMARY = "train_ce"
-"""The watched metric: unweighted token cross-entropy of the emissions."""
+PRIMARY = "train_ce"  # the watched metric (runners.tagger.primary_metric)
 
 
 def pick_device(device: str | None) -> torch.device:
