@@ -128,5 +128,6 @@ def _repair(c, sched, contract, knob: K.Knob, term: str) -> None:
     good_val = (_evals(c, good).get(val_metric) or [(0, None)])[-1][1] if good else None
     min_val = c.opts.min_val if c.opts.min_val is not None else (0.9 * good_val if good_val is not None else 0.0)
     curve = c.tracker.curves.get(spec.name) or []
-    rung.gates = explain.gates(curve, _evals(c, rung), val_metric, prefix, min_val)
+    rung.gates = explain.gates(curve, _evals(c, rung), val_metric, prefix, min_val, c.opts.max_climb,
+                               c.opts.class_floor)
     c.tracker.log_gates(spec.name, rung)

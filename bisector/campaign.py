@@ -50,6 +50,8 @@ class Options:
     probe_batches: int = 8
     repair: bool = True
     min_val: float | None = None
+    max_climb: float = 0.2
+    class_floor: float = 0.5
 
 
 @dataclass

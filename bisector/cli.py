@@ -80,6 +80,10 @@ def run(
     repair: Annotated[bool, typer.Option(help="Run the repair the diagnosis implies as a final rung.")] = True,
     min_val: Annotated[Optional[float], typer.Option(
         help="Repair gate: validation metric to reach (default: 90% of good's).")] = None,
+    max_climb: Annotated[float, typer.Option(
+        help="Repair gate: the smoothed loss may climb back at most this share of its descent.")] = 0.2,
+    class_floor: Annotated[float, typer.Option(
+        help="Repair gate: no per-class score may end below this share of its peak.")] = 0.5,
     tracking_uri: TrackingUri = None,
     experiment: Experiment = "bisector",
     workdir: Annotated[str, typer.Option(help="Where trials write metrics and checkpoints.")] = ".bisector",
@@ -103,7 +107,8 @@ def run(
         resources=Resources(cpus_per_trial, gpus_per_trial, max_concurrent),
         tracking_uri=tracking_uri, experiment=experiment, workdir=workdir, device=device,
         retries=retries, max_trials=max_trials, max_hours=max_hours, early_stop=early_stop, resume=resume,
-        probe=probe, probe_batches=probe_batches, repair=repair, min_val=min_val,
+        probe=probe, probe_batches=probe_batches, repair=repair, min_val=min_val, max_climb=max_climb,
+        class_floor=class_floor,
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
     progress = LiveProgress() if err.is_terminal and not as_json else Progress()

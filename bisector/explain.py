@@ -136,7 +136,8 @@ def repair_knob(diag: Diagnosis, bad_flat: dict[str, Any]) -> Knob | None:
 
 
 def gates(curve: list[tuple[int, float]], evals: dict[str, list[tuple[int, float]]], val_metric: str,
-          per_class_prefix: str, min_val: float, max_climb: float = 0.2) -> dict[str, dict[str, Any]]:
+          per_class_prefix: str, min_val: float, max_climb: float = 0.2,
+          class_floor: float = 0.5) -> dict[str, dict[str, Any]]:
     """The repair's gates, each with its measured value and whether it passed."""
     out: dict[str, dict[str, Any]] = {}
     if curve:
@@ -157,8 +158,8 @@ def gates(curve: list[tuple[int, float]], evals: dict[str, list[tuple[int, float
     for name, pts in evals.items():
         if name.startswith(per_class_prefix) and pts:
             peak = max(v for _, v in pts)
-            if pts[-1][1] < 0.5 * peak:
+            if pts[-1][1] < class_floor * peak:
                 collapsed.append(name[len(per_class_prefix):])
     out["no_class_collapse"] = {"passed": not collapsed, "value": collapsed,
-                                "rule": "no per-class score ends below half its peak"}
+                                "rule": f"no per-class score ends below {class_floor:.0%} of its peak"}
     return out

@@ -109,6 +109,21 @@ def test_fractional_gpus_and_trial_budget(tmp_path, local_ray):
         "revert model.hidden_size", "revert model.crf_reduction", "repair crf_nll"}
 
 
+def test_max_hours_stops_cleanly_with_a_partial_ladder(tmp_path, local_ray):
+    from mlflow.tracking import MlflowClient
+
+    o = opts(tmp_path, max_hours=3 / 3600)  # 3 seconds: both endpoints are cancelled mid-run
+    out = campaign.run(GOOD, BAD, o)
+    assert out.exit_code == campaign.EXIT_NOT_FINISHED
+    assert out.ladder.not_finished == "budget reached (--max-hours 0.000833333)"
+    assert out.ladder.rungs == [] and out.wall_s < 30
+    client = MlflowClient(tracking_uri=o.tracking_uri)
+    assert client.get_run(out.parent_run_id).info.status == "KILLED"
+    exp = client.get_experiment_by_name("bisector")
+    trials = client.search_runs([exp.experiment_id], "tags.`bisector.role` = 'trial'")
+    assert {t.info.status for t in trials} == {"KILLED"} and len(trials) == 2
+
+
 def test_gpus_asked_on_a_cpu_cluster_is_a_clear_error(tmp_path, local_ray):
     with pytest.raises(ResourceError, match="no GPU"):
         campaign.run(GOOD, BAD, opts(tmp_path, resources=Resources(gpus_per_trial=0.25)))
