@@ -161,23 +161,14 @@ class MlflowTracker(Callback):
         return self._runs.get(name)
 
     def on_trial_reused(self, name: str, rung: Rung) -> None:
+        self.curves[name] = self.history(rung.run_id, self.metric) if rung.run_id else []
+        if rung.run_id and self.client.get_run(rung.run_id).data.tags.get("mlflow.parentRunId") == self.parent_run_id:
+            return  # already a child of this campaign (a resumed campaign)
         tags = {"mlflow.parentRunId": self.parent_run_id, "bisector.role": "trial", "bisector.key": rung.key,
-                "bisector.reused_from": rung.run_id, **{k: getattr(rung, k) for k in RUNG_TAGS}}
-        if self._attached(rung.run_id):
-            return
+                "bisector.reused_from": rung.run_id, "bisector.out_dir": rung.out_dir,
+                **{k: getattr(rung, k) for k in RUNG_TAGS}}
         run = self.client.create_run(self._experiment_id(), run_name=f"{name} (reused)", tags=_string(tags))
         self.client.set_terminated(run.info.run_id, status="FINISHED")
-        self.curves[name] = self.history(rung.run_id, self.metric)
-
-    def _attached(self, run_id: str | None) -> bool:
-        """Whether ``run_id`` is already a child of this campaign (a resumed campaign)."""
-        if not run_id:
-            return False
-        run = self.client.get_run(run_id)
-        if run.data.tags.get("mlflow.parentRunId") == self.parent_run_id:
-            self.curves[run.info.run_name.split(" (")[0]] = self.history(run_id, self.metric)
-            return True
-        return False
 
     def on_trial_end(self, name: str, rung: Rung, result: dict[str, Any]) -> None:
         run_id = self._runs[name]
