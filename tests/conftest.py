@@ -38,3 +38,9 @@ class RecipeDir:
 @pytest.fixture
 def recipe_dir(tmp_path: Path) -> RecipeDir:
     return RecipeDir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes into the checkout: MLflow's sqlite stores put artifacts in ./mlruns by default."""
+    monkeypatch.chdir(tmp_path)
