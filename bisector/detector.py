@@ -334,7 +334,3 @@ def classify(points: Iterable[tuple[int, float]], detector: Detector | None = No
         if update(step, value) is not _RUNNING:
             break
     return det.finish()
-
-
-def with_kind(v: Verdict, kind: str) -> Verdict:
-    return replace(v, kind=kind)
