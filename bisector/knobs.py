@@ -4,7 +4,11 @@ Recipes are compared after validation, so an absent key equals its default.
 A knob is a leaf of the recipe's model tree: a nested model is descended into
 unless it declares ``atomic_knob = True`` (e.g. a tokenizer whose scheme and
 vocabulary move together); anything else (a dict of class weights, a list) is
-one value and one knob.
+one value and one knob, except in the mapping fields a recipe model names in
+``knob_maps`` (a command recipe's free-form ``config:``), which are descended
+into key by key, so a user's own config needs no schema to be bisected. There a
+key present on one side only is a knob too, with ``ABSENT`` on the other side
+(toggling to ``ABSENT`` deletes the key).
 Knobs that must move together can be grouped and then toggle as one.
 """
 
@@ -17,6 +21,27 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import DiffError, RecipeError
 from .recipe import Recipe, _describe
+
+
+class _Absent:
+    """A key one recipe does not have (shown as ``(absent)``; toggling to it deletes the key)."""
+
+    _it = None
+
+    def __new__(cls):
+        cls._it = cls._it or super().__new__(cls)
+        return cls._it
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (_Absent, ())
+
+
+ABSENT = _Absent()
 
 
 @dataclass(frozen=True)
@@ -35,19 +60,68 @@ class Knob:
         return {p: {"good": g, "bad": b} for p, g, b in zip(self.paths, self.good, self.bad, strict=True)}
 
 
+def _flatten_map(mapping: dict, prefix: str, out: dict[str, Any]) -> None:
+    for key, value in mapping.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            _flatten_map(value, path + ".", out)
+        else:
+            out[path] = value
+
+
 def flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
     """Dotted path -> plain (JSON-able) value for every leaf of a recipe."""
     out: dict[str, Any] = {}
+    maps = getattr(type(model), "knob_maps", ())
     for name in type(model).model_fields:
         value = getattr(model, name)
         path = f"{prefix}{name}"
-        if isinstance(value, BaseModel) and not getattr(value, "atomic_knob", False):
+        if name in maps and isinstance(value, dict):
+            _flatten_map(value, path + ".", out)
+        elif isinstance(value, BaseModel) and not getattr(value, "atomic_knob", False):
             out.update(flatten(value, path + "."))
         elif isinstance(value, BaseModel):
             out[path] = value.model_dump(mode="json")
         else:
             out[path] = value
     return out
+
+
+def _kind(value: Any) -> str | None:
+    """The YAML kind of a value, for the type check of a knob (None and absent match anything)."""
+    if value is None or value is ABSENT:
+        return None
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a mapping" if isinstance(value, dict) else type(value).__name__
+
+
+def _type_problem(path: str, good: Recipe, g: Any, bad: Recipe, b: Any) -> str | None:
+    kg, kb = _kind(g), _kind(b)
+    if kg is None or kb is None or kg == kb:
+        return None
+    hint = ""
+    for side in (g, b):
+        if isinstance(side, str) and _looks_numeric(side):
+            hint = (f"; YAML reads {side!r} as a string (a float needs a dot, e.g. "
+                    f"{side.replace('e', '.0e', 1) if 'e' in side.lower() and '.' not in side else side}), "
+                    "write it as a number in both recipes")
+    return (f"{path} is {kg} in {good.path} ({g!r}) but {kb} in {bad.path} ({b!r}): a knob must have one type "
+            f"on both sides{hint}")
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 IGNORED = ("seed",)
@@ -62,10 +136,17 @@ def diff(good: Recipe, bad: Recipe, groups: list[list[str]] | None = None) -> li
             "a campaign compares two recipes of the same runner"
         )
     g, b = flatten(good.model), flatten(bad.model)
+    for p in b:
+        g.setdefault(p, ABSENT)
+    for p in g:
+        b.setdefault(p, ABSENT)
     for group in groups or []:
         unknown = [p for p in group if p not in g]
         if unknown:
             raise DiffError(f"--group names unknown paths {unknown}; recipe paths are {sorted(g)}")
+    problems = [m for p in g if (m := _type_problem(p, good, g[p], bad, b[p]))]
+    if problems:
+        raise DiffError("the recipes cannot be bisected: " + "; ".join(problems))
     differing = [p for p in g if g[p] != b[p] and p not in IGNORED]
     if not differing:
         raise DiffError(f"{good.path} and {bad.path} are the same recipe after validation: nothing to bisect")
@@ -93,8 +174,11 @@ def toggle(base: Recipe, knobs: list[Knob], to: str = "good") -> BaseModel:
             node = data
             *parents, leaf = path.split(".")
             for part in parents:
-                node = node[part]
-            node[leaf] = value
+                node = node.setdefault(part, {}) if value is not ABSENT else node.get(part, {})
+            if value is ABSENT:
+                node.pop(leaf, None)
+            else:
+                node[leaf] = value
     try:
         return type(base.model).model_validate(data)
     except ValidationError as exc:

@@ -124,4 +124,10 @@ def runner_of(data: dict, path: str) -> ModuleType:
 def load(path: str | Path, text: str | None = None) -> Recipe:
     data = read_yaml(path, text)
     runner = runner_of(data, str(path))
-    return Recipe(str(path), runner, validate(data, runner, str(path)))
+    if hasattr(runner, "prepare"):  # e.g. paths relative to the recipe file
+        data = runner.prepare(data, str(path))
+    model = validate(data, runner, str(path))
+    problems = runner.check(model, str(path)) if hasattr(runner, "check") else []
+    if problems:
+        raise RecipeError(str(path), problems)
+    return Recipe(str(path), runner, model)

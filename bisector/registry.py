@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
-BUILTIN = {"tagger": "runners.tagger"}
+BUILTIN = {"tagger": "runners.tagger", "command": "runners.command"}
 REQUIRED = ("NAME", "VERSION", "Recipe", "primary_metric", "train")
 
 
@@ -24,7 +25,11 @@ def resolve(name: str) -> ModuleType:
     """The runner module for ``name``; raises LookupError with the known names."""
     target = BUILTIN.get(name) or (name if "." in name.strip(".") and not name.startswith(".") else None)
     if target is None:
-        raise LookupError(f"unknown runner {name!r}; expected one of {known()} or an importable module path")
+        raise LookupError(
+            f"unknown runner {name!r}; expected one of {known()} (use `runner: command` to run your own "
+            "training script with no Python written) or the dotted path of an importable module, e.g. "
+            f"`mypkg.{name}` (a module path needs at least one dot, and the module must be importable on "
+            "every Ray worker: installed, or on PYTHONPATH)")
     try:
         module = importlib.import_module(target)
     except Exception as exc:  # noqa: BLE001 - any import failure of user code is bad input
@@ -34,3 +39,30 @@ def resolve(name: str) -> ModuleType:
     if missing:
         raise LookupError(f"runner module {target!r} lacks {missing}")
     return module
+
+
+# -- optional hooks (runners/README.md): each falls back to the plain contract -------------------
+
+
+def watched(runner: ModuleType, recipe: Any) -> str:
+    """The metric the detector judges: the recipe's own choice where the runner lets it choose."""
+    hook = getattr(runner, "watched", None)
+    return hook(recipe) if hook else runner.primary_metric
+
+
+def identity(runner: ModuleType, recipe: Any) -> dict[str, Any]:
+    """What else a trial's key must include (e.g. hashes of the user's script)."""
+    hook = getattr(runner, "identity", None)
+    return hook(recipe) if hook else {}
+
+
+def probe_contract(runner: ModuleType, recipe: Any) -> Any:
+    """The probe contract for this recipe, or None."""
+    hook = getattr(runner, "probe_contract", None)
+    return hook(recipe) if hook else getattr(runner, "probe", None)
+
+
+def checkpoints(runner: ModuleType, recipe: Any, out_dir: str | None) -> dict[int, str] | None:
+    """Step -> checkpoint path where the runner says where its checkpoints are; None: the default layout."""
+    hook = getattr(runner, "checkpoints", None)
+    return hook(recipe, out_dir) if hook else None

@@ -95,7 +95,8 @@ def test_unknown_runner_name(recipe_dir):
         load(path)
     (problem,) = info.value.problems
     assert problem.startswith("runner: unknown runner 'tagr'")
-    assert "['tagger']" in problem
+    assert "['command', 'tagger']" in problem
+    assert "at least one dot" in problem and "`mypkg.tagr`" in problem  # says how a module path must look
 
 
 def test_unimportable_runner_module(recipe_dir):
