@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import explain
+from . import explain, registry
 from . import knobs as K
 from .probe import ProbeReport, probe_task
 from .strategy import TrialSpec
@@ -34,6 +34,14 @@ def _recipe_of(c, name: str) -> dict[str, Any]:
     return c._recipe(spec)
 
 
+def _lister(c):
+    """Step -> checkpoint of a trial's out dir, where the runner says its checkpoints are."""
+    def lister(out_dir: str | None) -> dict[int, str]:
+        found = registry.checkpoints(c.runner, c.p.bad.model, out_dir)
+        return explain.checkpoints(out_dir) if found is None else found
+    return lister
+
+
 def _evals(c, rung) -> dict[str, list[tuple[int, float]]]:
     if rung.name in c.evals:
         return c.evals[rung.name]
@@ -52,14 +60,14 @@ def _probe(c, sched, t: explain.ProbeTarget) -> ProbeReport:
 def on_result(c, sched, name: str) -> None:
     """Probe what can be probed already and queue the repair early (trials trained by this campaign only:
     a re-run that reuses everything finds its probe by key at the end, without Ray)."""
-    contract = getattr(c.runner, "probe", None)
+    contract = registry.probe_contract(c.runner, c.p.bad.model)
     bad, good = _rung(c, "bad"), _rung(c, "good")
     if not (c.opts.probe and contract and bad and good and sched.started) or bad.reused:
         return
     if good.verdict != "stable" or bad.climb_start_step is None:
         return
     if not c.probe_cache:
-        targets, why = explain.targets(bad, [], c.nodes)
+        targets, why = explain.targets(bad, [], c.nodes, _lister(c))
         if why:
             return
         reports = {t.label: _probe(c, sched, t) for t in targets}
@@ -69,21 +77,24 @@ def on_result(c, sched, name: str) -> None:
             c.extra.append(TrialSpec(f"repair {diag.aggressor}", (knob,), "repair"))
     rung = _rung(c, name)
     if rung is not None and rung.verdict == "stable" and name.startswith("revert "):
-        for t in explain.targets(bad, [rung], c.nodes)[0]:
+        for t in explain.targets(bad, [rung], c.nodes, _lister(c))[0]:
             if t.trial == name:
                 _probe(c, sched, t)
 
 
 def explain_and_repair(c, sched) -> None:
-    contract = getattr(c.runner, "probe", None)
+    contract = registry.probe_contract(c.runner, c.p.bad.model)
     if contract is None:
-        c.ladder.probe = {"diagnosis": f"runner {c.runner.NAME!r} offers no probe contract", "checkpoints": []}
+        how = ("add a `probe:` section to the recipe (a module implementing the probe contract and the "
+               "checkpoint pattern; see runners/README.md)" if c.runner.NAME == "command" else "see runners/README.md")
+        c.ladder.probe = {"diagnosis": f"no probe: runner {c.runner.NAME!r} offers no probe contract for this "
+                                       f"recipe ({how})", "checkpoints": []}
         return
     bad = _rung(c, "bad")
     culprit_names = {k.name for k in c.ladder.culprits}
     stable = [r for r in c.ladder.rungs
               if r.verdict == "stable" and r.name.startswith("revert ") and r.name[7:] in culprit_names]
-    targets, why = explain.targets(bad, stable, c.nodes)
+    targets, why = explain.targets(bad, stable, c.nodes, _lister(c))
     if why:
         c.ladder.probe = {"diagnosis": f"no probe: {why}", "checkpoints": []}
         return

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import aftermath
+from . import aftermath, registry
 from . import knobs as K
 from .errors import RecipeError
 from .ladder import Ladder, Rung
@@ -147,7 +147,8 @@ class _Campaign:
             self.strategy.skip(spec)
             self.ladder.rungs.append(Rung(spec.name, _changes(spec), "invalid", note=str(exc)))
             return "invalid"
-        key = trial_key(self.runner.NAME, self.runner.VERSION, recipe)
+        key = trial_key(self.runner.NAME, self.runner.VERSION, recipe,
+                        files=registry.identity(self.runner, self.p.bad.runner.Recipe.model_validate(recipe)))
         self.specs[spec.name], self.keys[spec.name] = spec, key
         found = self.tracker.find_reusable(key)
         if found is not None:
@@ -161,7 +162,7 @@ class _Campaign:
             return "budget"
         out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
         self.requests[spec.name] = TrialRequest(spec.name, self.runner.NAME, recipe, str(out_dir), self.opts.device,
-                                                early_stop=self.opts.early_stop)
+                                                early_stop=self.opts.early_stop, base_dir=str(Path.cwd()))
         self.launched += 1
         self._submit(spec.name, sched)
         return "launched"
@@ -267,7 +268,7 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
     r = opts.resources
     c.emit("on_campaign_start", {
         "name": f"{Path(good_path).stem} vs {Path(bad_path).stem}", "resume": opts.resume,
-        "metric": p.bad.runner.primary_metric, "knobs": p.knobs, "recipes": p.texts,
+        "metric": registry.watched(p.bad.runner, p.bad.model), "knobs": p.knobs, "recipes": p.texts,
         "params": {"good": good_path, "bad": bad_path, "runner": p.bad.runner_name, "knob_count": len(p.knobs),
                    "knobs": [k.name for k in p.knobs], "strategy": c.strategy.name, "seed": p.seed,
                    "groups": opts.groups, "cpus_per_trial": r.cpus_per_trial, "gpus_per_trial": r.gpus_per_trial},
@@ -301,5 +302,6 @@ def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir
 
     recipe = load(path)
     model = recipe.model if seed is None else recipe.model.model_copy(update={"seed": seed})
-    req = TrialRequest(Path(path).stem, recipe.runner_name, model.model_dump(mode="json"), out_dir, device, threads)
+    req = TrialRequest(Path(path).stem, recipe.runner_name, model.model_dump(mode="json"), out_dir, device, threads,
+                       base_dir=str(Path.cwd()))
     return run_local(req)

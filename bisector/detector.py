@@ -269,6 +269,21 @@ class ClimbDetector(_Stream):
     def swings(self) -> int:
         return self._swings
 
+    def failing_now(self, back: float = 0.3, explode: float = 3.0) -> str | None:
+        """Why the curve seen so far is already failing, or None: for judging a run that crashed
+        before the streaming verdict was final (a crash that follows divergence is the recipe's
+        failure, not a bug). Non-finite; the last value ``explode`` times the start or more; or the
+        level ``back`` of the way back from its best toward the start after a real descent."""
+        if self._verdict.kind == NAN or (self._last is not None and not math.isfinite(self._last)):
+            return "became non-finite"
+        start = self._start if self._start == self._start else (self._head[0] if self._head else math.nan)
+        if self._last is not None and start == start and start > 0 and self._last >= explode * start:
+            return f"exploded to {self._last / start:.1f}x its start ({start:.4g} -> {self._last:.4g})"
+        sev = self.severity
+        if sev is not None and sev >= back:
+            return f"climbed back {sev:.0%} of its descent"
+        return None
+
     @property
     def level(self) -> float:
         return self._level

@@ -54,9 +54,12 @@ def checkpoints(out_dir: str | None) -> dict[int, str]:
     return dict(sorted(found.items()))
 
 
-def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str]) -> tuple[list[ProbeTarget], str | None]:
-    """Which checkpoints to probe, or why none can be (rungs carry ``out_dir`` and ``climb_start_step``)."""
-    ckpts = checkpoints(bad.out_dir)
+def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str],
+            lister=None) -> tuple[list[ProbeTarget], str | None]:
+    """Which checkpoints to probe, or why none can be (rungs carry ``out_dir`` and ``climb_start_step``;
+    ``lister`` maps an out dir to its checkpoints, by default ``checkpoints``)."""
+    lister = lister or checkpoints
+    ckpts = lister(bad.out_dir)
     if bad.climb_start_step is None:
         return [], f"the bad endpoint's verdict ({bad.verdict}) has no climb start to probe before"
     before = [s for s in ckpts if s <= bad.climb_start_step]
@@ -70,7 +73,7 @@ def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str]) -> tuple
         out.append(ProbeTarget(f"bad, early (step {first})", "bad", ckpts[first], first, nodes.get("bad")))
     out.append(ProbeTarget(f"bad, before the climb (step {pre})", "bad", ckpts[pre], pre, nodes.get("bad")))
     for rung in stable_reverts:
-        theirs = checkpoints(rung.out_dir)
+        theirs = lister(rung.out_dir)
         if pre in theirs:
             out.append(ProbeTarget(f"{rung.name}, stable (step {pre})", rung.name, theirs[pre], pre,
                                    nodes.get(rung.name)))

@@ -167,7 +167,9 @@ def probe_checkpoint(runner, recipe, checkpoint: str | Path, batches: int = 8, d
 
     import torch
 
-    contract = runner.probe
+    from . import registry
+
+    contract = registry.probe_contract(runner, recipe)
     torch.manual_seed(0)
     t0 = time.perf_counter()
     model = contract.load_model(recipe, checkpoint, device)
@@ -177,7 +179,8 @@ def probe_checkpoint(runner, recipe, checkpoint: str | Path, batches: int = 8, d
     report.reductions = contract.term_reductions(recipe, data[0])
     report.seconds = time.perf_counter() - t0
     report.checkpoint, report.label = str(checkpoint), label
-    report.step = int(torch.load(checkpoint, map_location="cpu", weights_only=True).get("step", -1))
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    report.step = int(saved.get("step", -1)) if isinstance(saved, dict) else -1
     return report
 
 

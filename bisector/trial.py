@@ -8,6 +8,7 @@ log them, then one final result. It imports neither Ray nor MLflow.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import socket
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
-from .detector import ClimbDetector
+from .detector import DIVERGED, ClimbDetector
 
 ERROR = "error"
+UNRESOLVED = "unresolved"
+"""The trial could not be tested (the script exited 125, ``git bisect run``'s skip): never a verdict."""
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,19 @@ class TrialRequest:
     batch_every: int = 50
     detector: dict[str, Any] = field(default_factory=dict)
     early_stop: bool = True
+    base_dir: str | None = None
+    """The driver's working directory: a command recipe's ``cwd`` is relative to it (not part of the key)."""
 
 
-def trial_key(runner: str, version: str, recipe: dict[str, Any], detector: dict[str, Any] | None = None) -> str:
+def trial_key(runner: str, version: str, recipe: dict[str, Any], detector: dict[str, Any] | None = None,
+              files: dict[str, Any] | None = None) -> str:
     """A trial's identity: its validated recipe (seed and smoke budget included),
-    the runner and its version, and the detector settings that stop it."""
-    blob = json.dumps({"runner": runner, "version": version, "recipe": recipe, "detector": detector or {}},
-                      sort_keys=True, default=str)
+    the runner and its version, the detector settings that stop it, and hashes of
+    the files the runner says the trial depends on (a user's script)."""
+    ident = {"runner": runner, "version": version, "recipe": recipe, "detector": detector or {}}
+    if files:
+        ident["files"] = files
+    blob = json.dumps(ident, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -51,12 +60,15 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
     yield {"started": {"pid": os.getpid(), "host": socket.gethostname()}}
     runner = registry.resolve(req.runner)
     recipe = runner.Recipe.model_validate(req.recipe)
-    metric = runner.primary_metric
+    metric = registry.watched(runner, recipe)
     det = ClimbDetector(**req.detector)
     batch: list[dict[str, Any]] = []
-    steps, verdict, error = 0, None, None
+    steps, error, failed_run = 0, None, None
     out_dir = Path(req.out_dir) if req.out_dir else None
-    gen = runner.train(recipe, out_dir=out_dir, device=req.device, threads=req.threads)
+    kwargs: dict[str, Any] = {"out_dir": out_dir, "device": req.device, "threads": req.threads}
+    if req.base_dir and "base_dir" in inspect.signature(runner.train).parameters:
+        kwargs["base_dir"] = req.base_dir
+    gen = runner.train(recipe, **kwargs)
     try:
         for rec in gen:
             steps = int(rec["step"])
@@ -66,20 +78,45 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
             if len(batch) >= req.batch_every:
                 yield {"metrics": batch}
                 batch = []
-    except Exception:  # noqa: BLE001 - a training bug is the trial's verdict, not ours
+    except Exception as exc:  # noqa: BLE001 - a training bug is the trial's verdict, not ours
         error = "".join(traceback.format_exc().splitlines(keepends=True)[-12:])
+        failed_run = exc
     finally:
         gen.close()
     if batch:
         yield {"metrics": batch}
+    crashed = crash_result(failed_run, error, det, steps) if failed_run is not None and not det.final else None
     verdict = det.finish()
     result = verdict.to_dict() | {
         "name": req.name, "metric": metric, "steps_run": steps, "wall_s": round(time.time() - t0, 3),
         "horizon": runner.horizon(recipe) if hasattr(runner, "horizon") else None,
     }
-    if error is not None:
-        result |= {"kind": ERROR, "error": error, "detected_at_step": steps}
+    if crashed is not None:
+        result |= crashed
+    elif failed_run is not None:
+        result["note"] = f"the run then crashed: {_last_line(str(failed_run) or error)}"
     yield {"result": result}
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def crash_result(exc: BaseException, error: str, det: ClimbDetector, steps: int) -> dict[str, Any]:
+    """How a run that raised (or a script that exited non-zero) is judged.
+
+    ``git bisect run``'s rule: an untestable trial is never a verdict. A crash that follows a
+    curve already climbing, exploding or non-finite is the recipe failing (an ``OverflowError``
+    from ``math.exp(loss)`` is divergence, not a bug); any other crash is ``error``."""
+    detail = str(exc).strip() or error
+    if getattr(exc, "untestable", False):
+        return {"kind": UNRESOLVED, "error": detail, "detected_at_step": None}
+    why = det.failing_now() if getattr(exc, "failure_if_diverging", True) else None
+    if why:
+        return {"kind": DIVERGED, "detected_at_step": steps, "error": detail,
+                "note": f"crashed after the loss {why}: {_last_line(detail)}"}
+    return {"kind": ERROR, "error": error if not hasattr(exc, "exit_code") else detail, "detected_at_step": steps}
 
 
 def run_local(req: TrialRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
