@@ -88,9 +88,24 @@ def run(
     experiment: Experiment = "bisector",
     workdir: Annotated[str, typer.Option(help="Where trials write metrics and checkpoints.")] = ".bisector",
     device: Device = None,
+    good_cmd: Annotated[Optional[str], typer.Option(
+        "--good", help="Instead of recipe files: the good command line, e.g. \"python train.py --lr 3e-4\".")] = None,
+    bad_cmd: Annotated[Optional[str], typer.Option(
+        "--bad", help="The bad command line (same program; only its flags or Hydra overrides differ).")] = None,
+    metric: Annotated[str, typer.Option(help="With --good/--bad: the logged metric to judge.")] = "loss",
+    regex: Annotated[Optional[str], typer.Option(
+        help="With --good/--bad: a regex with named groups reading metrics from stdout lines "
+        "(default: key: value / key=value pairs).")] = None,
+    metrics_path: Annotated[Optional[str], typer.Option(
+        help="With --good/--bad: read metrics from this file instead of stdout (JSONL or CSV; {out_dir} allowed).")
+    ] = None,
+    write_recipes: Annotated[Optional[str], typer.Option(
+        help="With --good/--bad: write good.yaml and bad.yaml here (default: WORKDIR/recipes).")] = None,
     as_json: Json = False,
 ) -> None:
     """Bisect GOOD vs BAD: check both endpoints, revert each knob alone from BAD, name the culprit(s).
+
+    GOOD and BAD are recipe files; or give two command lines with --good and --bad (no YAML needed).
 
     Exit codes: 0 culprit(s) found, 1 finished without a culprit, 2 bad input,
     3 not finished (budget reached), 130 interrupted."""
@@ -100,8 +115,22 @@ def run(
     from .console import LiveProgress, Progress, print_ladder
     from .scheduler import Resources
 
+    if good_cmd is not None or bad_cmd is not None:
+        from . import cmdline
+
+        try:
+            if good is not None or bad is not None or good_cmd is None or bad_cmd is None:
+                raise InputError("give both --good and --bad command lines, or GOOD and BAD recipe files, not both")
+            good, bad, shown = cmdline.recipes(
+                good_cmd, bad_cmd, write_recipes or f"{workdir}/recipes", metric, regex,
+                "jsonl" if metrics_path and metrics_path.endswith(".jsonl") else "csv" if metrics_path else "stdout",
+                metrics_path, seed or 0)
+        except BisectorError as exc:
+            _fail(exc)
+        err.print(f"recipes from the two command lines ({good}, {bad}):\n{shown}", markup=False)
     if resume is None and (good is None or bad is None):
-        _fail(InputError("run needs GOOD and BAD recipe paths, or --resume PARENT_RUN_ID"))
+        _fail(InputError("run needs GOOD and BAD recipe paths, --good and --bad command lines, "
+                         "or --resume PARENT_RUN_ID"))
     opts = campaign.Options(
         groups=group or [], seed=seed, address=address,
         resources=Resources(cpus_per_trial, gpus_per_trial, max_concurrent),
@@ -295,7 +324,9 @@ def probe(
         r = load(recipe)
         if not Path(checkpoint).is_file():
             raise InputError(f"{checkpoint}: no such checkpoint file")
-        if getattr(r.runner, "probe", None) is None:
+        from .registry import probe_contract
+
+        if probe_contract(r.runner, r.model) is None:
             raise InputError(f"{recipe}: runner {r.runner_name!r} offers no probe contract (see runners/README.md)")
         try:
             report = probe_checkpoint(r.runner, r.model, checkpoint, batches, device, Path(checkpoint).name)
