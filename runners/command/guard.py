@@ -42,12 +42,13 @@ def main() -> int:
     while True:
         try:
             rc = child.wait(timeout=0.2)
-            return 128 - rc if rc < 0 else rc
         except subprocess.TimeoutExpired:
-            pass
-        if os.getppid() != watch_pid:
-            _end_group(grace_s)
+            rc = None
+        if os.getppid() != watch_pid:  # orphaned (the command may have died of the broken pipe): end the rest
+            _end_group(grace_s if rc is None else 0.2)
             return 137
+        if rc is not None:
+            return 128 - rc if rc < 0 else rc
 
 
 if __name__ == "__main__":
