@@ -76,6 +76,11 @@ class _Stream:
     points = 0
     _last = _last_step = None
 
+    @property
+    def final(self) -> bool:
+        """Whether the verdict is already decided (no more points change it)."""
+        return self._verdict is not _RUNNING
+
     def _take(self, step: int, value: float) -> float | None:
         """The value as a float, or None when there is nothing left to judge: the verdict was
         already final, or the value is non-finite (``nan``, decided here and now)."""
