@@ -254,7 +254,8 @@ def smoke(
         values = [r[metric] for r in records if metric in r]
         fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
         out.print(
-            f"{recipe}: {result['steps_run']} of {result['horizon']} steps in {result['wall_s']:.1f} s; "
+            f"{recipe}: {result['steps_run']}{' of ' + str(result['horizon']) if result.get('horizon') else ''} "
+            f"steps in {result['wall_s']:.1f} s; "
             f"{metric} start {fmt(result['start_value'])}, best {fmt(result['best_value'])} at step "
             f"{result['best_step']}, last {fmt(values[-1] if values else None)}", markup=False)
         climb = f", climb from step {result['climb_start_step']}, detected at step {result['detected_at_step']}" \
@@ -262,7 +263,7 @@ def smoke(
         out.print(f"verdict: {result['kind']}{climb}", markup=False)
         if result.get("error"):
             out.print(result["error"], markup=False)
-    raise typer.Exit(0 if result["kind"] != "error" else 1)
+    raise typer.Exit(0 if result["kind"] not in ("error", "unresolved") else 1)
 
 
 @app.command()
