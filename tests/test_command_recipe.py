@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,7 @@ def test_invocation_resolves_placeholders_and_writes_no_shell(tmp_path):
         "config": {"lr": 0.1}, "pass_config": {"style": "flags", "position": "placeholder"},
         "env": {"LOGDIR": "{out_dir}/tb"}, "seed": 3})
     inv = invocation(r, tmp_path / "t", tmp_path, threads=2)
-    assert inv.argv == ["python", "train.py", "--out", str(tmp_path / "t"), "--lr", "0.1", "--seed=3"]
+    assert inv.argv == [sys.executable, "train.py", "--out", str(tmp_path / "t"), "--lr", "0.1", "--seed=3"]
     assert inv.env["LOGDIR"] == f"{tmp_path}/t/tb" and inv.env["OMP_NUM_THREADS"] == "2"
     r = CommandRecipe.model_validate({"command": ["python", "t.py", "--config", "{config_file}"],
                                       "config": {"a": {"b": 1}},

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-PLACEHOLDERS = ("out_dir", "seed", "device", "threads", "config_file", "trial", "cwd")
+PLACEHOLDERS = ("python", "out_dir", "seed", "device", "threads", "config_file", "trial", "cwd")
 """What ``{name}`` may stand for in ``command``, ``env`` values and metric/checkpoint paths."""
 
 

@@ -1,7 +1,10 @@
 """How a recipe's ``config`` reaches the user's script: argument lists, a config file, placeholders.
 
 Everything here is pure (no process is started), so what a trial will run can
-be shown and tested exactly. Commands are argument lists from start to end:
+be shown and tested exactly. A command starting with plain ``python`` or
+``python3`` runs under the interpreter bisector runs under (``{python}``
+anywhere else), the environment that has the user's torch; an absolute path
+picks another interpreter. Commands are argument lists from start to end:
 a value is one ``argv`` item however many spaces it holds, and nothing is ever
 handed to a shell.
 """
@@ -9,6 +12,7 @@ handed to a shell.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,7 +139,7 @@ def invocation(recipe: CommandRecipe, out_dir: Path, base_dir: Path, trial: str 
     pc = recipe.pass_config
     cwd = (base_dir / recipe.cwd).resolve()
     cfg_file = out_dir / f"config.{'json' if pc.format == 'json' else 'yaml'}"
-    values = {"out_dir": str(out_dir), "seed": str(recipe.seed), "device": device or "cpu",
+    values = {"python": sys.executable, "out_dir": str(out_dir), "seed": str(recipe.seed), "device": device or "cpu",
               "threads": str(threads or 1), "config_file": str(cfg_file), "trial": trial, "cwd": str(cwd)}
     if pc.style == "flags":
         args = flag_args(recipe.config, pc)
@@ -144,7 +148,10 @@ def invocation(recipe: CommandRecipe, out_dir: Path, base_dir: Path, trial: str 
     else:
         args = []
     argv: list[str] = []
-    for item in recipe.command:
+    command = list(recipe.command)
+    if command[0] in ("python", "python3"):  # the interpreter bisector (and Ray's workers) run under
+        command[0] = sys.executable
+    for item in command:
         if item == ARGS:
             argv += args
         else:
