@@ -144,7 +144,7 @@ def test_invocation_resolves_placeholders_and_writes_no_shell(tmp_path):
                                       "config": {"a": {"b": 1}},
                                       "pass_config": {"style": "file", "format": "json", "env_var": "CFG"}})
     inv = invocation(r, tmp_path / "t", tmp_path)
-    assert inv.argv[-1] == inv.config_file == inv.env["CFG"] and inv.config_file.endswith("config.json")
+    assert inv.argv[-1] == inv.config_file == inv.env["CFG"] and inv.config_file.endswith("trial_config.json")
     assert '"b": 1' in inv.config_text
 
 

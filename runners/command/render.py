@@ -138,7 +138,7 @@ def invocation(recipe: CommandRecipe, out_dir: Path, base_dir: Path, trial: str 
     """The exact process a trial starts, with every placeholder resolved."""
     pc = recipe.pass_config
     cwd = (base_dir / recipe.cwd).resolve()
-    cfg_file = out_dir / f"config.{'json' if pc.format == 'json' else 'yaml'}"
+    cfg_file = out_dir / f"trial_config.{'json' if pc.format == 'json' else 'yaml'}"
     values = {"python": sys.executable, "out_dir": str(out_dir), "seed": str(recipe.seed), "device": device or "cpu",
               "threads": str(threads or 1), "config_file": str(cfg_file), "trial": trial, "cwd": str(cwd)}
     if pc.style == "flags":
