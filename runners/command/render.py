@@ -147,6 +147,7 @@ def invocation(recipe: CommandRecipe, out_dir: Path, base_dir: Path, trial: str 
         args = hydra_args(recipe.config, pc)
     else:
         args = []
+    args = [substitute(a, values) for a in args]  # a config value may say "{out_dir}/ckpt" too
     argv: list[str] = []
     command = list(recipe.command)
     if command[0] in ("python", "python3"):  # the interpreter bisector (and Ray's workers) run under
@@ -166,7 +167,7 @@ def invocation(recipe: CommandRecipe, out_dir: Path, base_dir: Path, trial: str 
             env.setdefault(var, str(threads))
     inv = Invocation(argv, str(cwd), env)
     if pc.style == "file":
-        inv.config_file, inv.config_text = str(cfg_file), config_text(recipe.config, pc.format)
+        inv.config_file, inv.config_text = str(cfg_file), substitute(config_text(recipe.config, pc.format), values)
         if pc.env_var:
             env[pc.env_var] = str(cfg_file)
     return inv
