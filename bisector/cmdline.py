@@ -129,6 +129,9 @@ def recipes(good_line: str, bad_line: str, out_dir: str | Path, metric: str = "l
                                 "cwd": _rel(cwd, out.resolve()), "config": cfg,
                                 "pass_config": {"style": style} if style == "hydra" else {"style": "flags"},
                                 "metrics": {"source": source, "watch": metric}}
+        scripts = [t for t in bcmd[1:] if t.endswith(".py") and Path(t).is_file()]
+        if scripts:  # an edited script is trained again instead of reusing old verdicts
+            data["files"] = scripts
         if regex:
             data["metrics"]["regex"] = regex
         if path:

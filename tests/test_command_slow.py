@@ -53,13 +53,14 @@ def test_hydra_overrides_and_tensorboard(tmp_path):
 
 def test_two_command_lines_are_enough(tmp_path):
     ex = EXAMPLES / "argparse_stdout"
-    common = "python train.py --epochs 8 --save-dir {out_dir}/ckpt --aux-kind margin"
+    common = f"python {ex / 'train.py'} --epochs 8 --save-dir {{out_dir}}/ckpt --aux-kind margin"
     out, err = _run(tmp_path, "--good", f"{common} --aux-weight 0.01 --batch-size 32",
                     "--bad", f"{common} --aux-weight 0.1 --batch-size 48 --augment",
-                    "--regex", r"Loss: (?P<loss>\S+)", "--write-recipes", str(tmp_path / "rec"), cwd=ex)
+                    "--regex", r"Loss: (?P<loss>\S+)", "--write-recipes", str(tmp_path / "rec"))
     assert (tmp_path / "rec" / "good.yaml").is_file() and "Written by bisector from the command line" in err
     assert [c["path"] for c in out["culprits"]] == ["config.aux-weight"]
-    assert not list(ex.glob("checkpoints")) and _left_behind(str(tmp_path / "work")) == []
+    assert not list(ex.glob("checkpoints")) and not list(ex.glob("mlruns"))
+    assert _left_behind(str(tmp_path / "work")) == []
 
 
 def test_a_sigkilled_driver_leaves_no_training_process(tmp_path):
