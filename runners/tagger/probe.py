@@ -14,8 +14,8 @@ import torch
 
 from . import data as D
 from .config import TaggerRecipe
-from .model import Tagger
 from .loop import loss_terms, pick_device, term_weights
+from .model import Tagger
 
 PRIMARY_TERM = "ce"
 VAL_METRIC = "val_macro_f1"
