@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import aftermath
+from . import aftermath, preflight
 from . import knobs as K
 from .errors import RecipeError
 from .ladder import Ladder, Rung
@@ -87,6 +87,7 @@ class Plan:
 def plan(good_path: str, bad_path: str, groups: list[str] | None = None, seed: int | None = None,
          texts: dict[str, str] | None = None) -> Plan:
     """Load, validate and diff; raises InputError subclasses on bad input."""
+    preflight.check_groups(groups)
     texts = texts or {"good.yaml": read_text(good_path), "bad.yaml": read_text(bad_path)}
     good, bad = load(good_path, texts["good.yaml"]), load(bad_path, texts["bad.yaml"])
     knobs = K.diff(good, bad, K.parse_groups(groups))
@@ -136,7 +137,7 @@ class _Campaign:
     def _reproduce(self, run_id: str | None) -> str | None:
         if not run_id:
             return None
-        return (f"MLFLOW_TRACKING_URI={self.tracker.tracking_uri} mlflow artifacts download --run-id {run_id} "
+        return (f"MLFLOW_TRACKING_URI={self.tracker.display_uri} mlflow artifacts download --run-id {run_id} "
                 "--artifact-path recipe.yaml --dst-path . && bisector smoke recipe.yaml")
 
     def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
@@ -252,6 +253,7 @@ class _Campaign:
 
 def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: list[Callback] = ()) -> Outcome:
     t0 = time.time()
+    preflight.check(opts)  # options, Ray address, workdir: before anything starts or is recorded
     tracker = None
     if opts.resume:
         tracker = MlflowTracker(opts.tracking_uri, opts.experiment)
@@ -291,7 +293,7 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
         c.ladder.rungs.sort(key=lambda rung: order.index(rung.name) if rung.name in order else len(order))
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
-    return Outcome(c.ladder, tracker.parent_run_id, tracker.tracking_uri, time.time() - t0, c.first_started)
+    return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started)
 
 
 def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir: str | None = None,
