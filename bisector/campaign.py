@@ -10,6 +10,7 @@ had not finished, and a budget stop or an interrupt still leaves a ladder.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ class _Campaign:
         self.evals: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self.first_started: float | None = None
         self.t0 = time.time()
-        self.campaign_id = time.strftime("%Y%m%d-%H%M%S")
+        self.campaign_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # two started in one second differ
 
     def emit(self, hook: str, *args) -> None:
         for h in self.hooks:

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import StoreError
+from .errors import OptionError, StoreError
 
 CONNECT_TIMEOUT_S = 3.0
 FIRST_REQUEST_TIMEOUT_S = 5
@@ -135,6 +135,8 @@ def open_client(tracking_uri: str | None, experiment: str | None = None):
     from filelock import Timeout
     from mlflow.tracking import MlflowClient
 
+    if experiment is not None and not experiment.strip():
+        raise OptionError("--experiment is empty; name an MLflow experiment (default: bisector)")
     if tracking_uri is not None and not tracking_uri.strip():
         raise StoreError("--tracking-uri is empty; give an MLflow tracking URI such as sqlite:///mlflow.db or "
                          "http://HOST:5000, or leave it out for MLflow's default store")
