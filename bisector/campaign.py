@@ -162,7 +162,7 @@ class _Campaign:
         if self.opts.max_trials is not None and self.launched >= self.opts.max_trials:
             return "budget"
         out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
-        self.requests[spec.name] = TrialRequest(spec.name, self.runner.NAME, recipe, str(out_dir), self.opts.device,
+        self.requests[spec.name] = TrialRequest(spec.name, self.runner.__name__, recipe, str(out_dir), self.opts.device,
                                                 early_stop=self.opts.early_stop)
         self.launched += 1
         self._submit(spec.name, sched)
@@ -304,5 +304,6 @@ def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir
 
     recipe = load(path)
     model = recipe.model if seed is None else recipe.model.model_copy(update={"seed": seed})
-    req = TrialRequest(Path(path).stem, recipe.runner_name, model.model_dump(mode="json"), out_dir, device, threads)
+    req = TrialRequest(Path(path).stem, recipe.runner.__name__, model.model_dump(mode="json"), out_dir, device,
+                       threads)  # the module path: a worker resolves a user's runner by it, not by its NAME
     return run_local(req)
