@@ -302,6 +302,7 @@ def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir
     """One run of one recipe in this process: (result, metric records)."""
     from .trial import run_local
 
+    preflight.check_smoke(seed, out_dir)
     recipe = load(path)
     model = recipe.model if seed is None else recipe.model.model_copy(update={"seed": seed})
     req = TrialRequest(Path(path).stem, recipe.runner.__name__, model.model_dump(mode="json"), out_dir, device,

@@ -113,19 +113,28 @@ def option_problems(opts: Any) -> list[str]:
     return p + group_problems(opts.groups)
 
 
-def workdir_problem(workdir: str) -> str | None:
+def workdir_problem(workdir: str, flag: str = "--workdir") -> str | None:
     """Why trials could not write under ``workdir`` on this machine (nothing is created to find out)."""
     path = Path(workdir).resolve()
     existing = next(a for a in (path, *path.parents) if a.exists())
     if not existing.is_dir():
-        return (f"--workdir {workdir}: {existing} is not a directory" if existing == path else
-                f"--workdir {workdir}: it would be under {existing}, which is a file, not a directory")
+        return (f"{flag} {workdir}: {existing} is not a directory" if existing == path else
+                f"{flag} {workdir}: it would be under {existing}, which is a file, not a directory")
     try:
         with tempfile.TemporaryFile(dir=existing):  # O_TMPFILE on Linux: no name is ever visible
             pass
     except OSError as exc:
-        return f"--workdir {workdir}: cannot write in {existing} ({(exc.strerror or str(exc)).lower()})"
+        return f"{flag} {workdir}: cannot write in {existing} ({(exc.strerror or str(exc)).lower()})"
     return None
+
+
+def check_smoke(seed: int | None, out_dir: str | None) -> None:
+    """``bisector smoke``'s own options."""
+    problems: list[str] = []
+    _number(problems, "--seed", seed, 0, MAX_SEED, integer=True)
+    problem = workdir_problem(out_dir, "--out-dir") if out_dir is not None else None
+    if problems or problem:
+        raise OptionError("; ".join(problems + [problem] if problem else problems))
 
 
 def _host_port(text: str, default_port: int | None) -> tuple[str, int] | None:

@@ -168,7 +168,13 @@ def test_orphaned_campaign_is_closed_by_the_next(tmp_path):
     assert client.get_run(alive).info.status == "RUNNING"  # a campaign running now is not an orphan
 
 
-def test_run_with_bad_options_records_nothing(tmp_path, recipe_dir):
+def test_smoke_options(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OptionError, match=r"--seed -1: .*; --out-dir .*/f/out: it would be under .*/f, which is a"):
+        campaign.smoke("unused.yaml", -1, out_dir=str(tmp_path / "f" / "out"))
+
+
+def test_run_with_bad_options_records_nothing(tmp_path):
     from .conftest import RECIPES
 
     good, bad = str(RECIPES / "good.yaml"), str(RECIPES / "bad.yaml")
