@@ -51,7 +51,7 @@ def _evals(c, rung) -> dict[str, list[tuple[int, float]]]:
 def _probe(c, sched, t: explain.ProbeTarget) -> ProbeReport:
     if t.label not in c.probe_cache:
         _say(c, f"probe: {t.label}")
-        data = sched.call_on_node(t.node_id, probe_task, c.runner.NAME, _recipe_of(c, t.trial), t.checkpoint,
+        data = sched.call_on_node(t.node_id, probe_task, c.runner.__name__, _recipe_of(c, t.trial), t.checkpoint,
                                   c.opts.probe_batches, t.label, c.opts.device)
         c.probe_cache[t.label] = ProbeReport.from_json(data)
     return c.probe_cache[t.label]

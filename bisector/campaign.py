@@ -10,6 +10,7 @@ had not finished, and a budget stop or an interrupt still leaves a ladder.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from . import aftermath, registry
+from . import aftermath, preflight, registry
 from . import knobs as K
 from .errors import RecipeError
 from .ladder import Ladder, Rung
@@ -87,6 +88,7 @@ class Plan:
 def plan(good_path: str, bad_path: str, groups: list[str] | None = None, seed: int | None = None,
          texts: dict[str, str] | None = None) -> Plan:
     """Load, validate and diff; raises InputError subclasses on bad input."""
+    preflight.check_groups(groups)
     texts = texts or {"good.yaml": read_text(good_path), "bad.yaml": read_text(bad_path)}
     good, bad = load(good_path, texts["good.yaml"]), load(bad_path, texts["bad.yaml"])
     knobs = K.diff(good, bad, K.parse_groups(groups))
@@ -123,7 +125,7 @@ class _Campaign:
         self.evals: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self.first_started: float | None = None
         self.t0 = time.time()
-        self.campaign_id = time.strftime("%Y%m%d-%H%M%S")
+        self.campaign_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # two started in one second differ
 
     def emit(self, hook: str, *args) -> None:
         for h in self.hooks:
@@ -136,7 +138,7 @@ class _Campaign:
     def _reproduce(self, run_id: str | None) -> str | None:
         if not run_id:
             return None
-        return (f"MLFLOW_TRACKING_URI={self.tracker.tracking_uri} mlflow artifacts download --run-id {run_id} "
+        return (f"MLFLOW_TRACKING_URI={self.tracker.display_uri} mlflow artifacts download --run-id {run_id} "
                 "--artifact-path recipe.yaml --dst-path . && bisector smoke recipe.yaml")
 
     def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
@@ -161,7 +163,7 @@ class _Campaign:
         if self.opts.max_trials is not None and self.launched >= self.opts.max_trials:
             return "budget"
         out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
-        self.requests[spec.name] = TrialRequest(spec.name, self.runner.NAME, recipe, str(out_dir), self.opts.device,
+        self.requests[spec.name] = TrialRequest(spec.name, self.runner.__name__, recipe, str(out_dir), self.opts.device,
                                                 early_stop=self.opts.early_stop, base_dir=str(Path.cwd()))
         self.launched += 1
         self._submit(spec.name, sched)
@@ -253,6 +255,7 @@ class _Campaign:
 
 def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: list[Callback] = ()) -> Outcome:
     t0 = time.time()
+    preflight.check(opts)  # options, Ray address, workdir: before anything starts or is recorded
     tracker = None
     if opts.resume:
         tracker = MlflowTracker(opts.tracking_uri, opts.experiment)
@@ -292,7 +295,7 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
         c.ladder.rungs.sort(key=lambda rung: order.index(rung.name) if rung.name in order else len(order))
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
-    return Outcome(c.ladder, tracker.parent_run_id, tracker.tracking_uri, time.time() - t0, c.first_started)
+    return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started)
 
 
 def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir: str | None = None,
@@ -300,8 +303,9 @@ def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir
     """One run of one recipe in this process: (result, metric records)."""
     from .trial import run_local
 
+    preflight.check_smoke(seed, out_dir)
     recipe = load(path)
     model = recipe.model if seed is None else recipe.model.model_copy(update={"seed": seed})
-    req = TrialRequest(Path(path).stem, recipe.runner_name, model.model_dump(mode="json"), out_dir, device, threads,
-                       base_dir=str(Path.cwd()))
+    req = TrialRequest(Path(path).stem, recipe.runner.__name__, model.model_dump(mode="json"), out_dir, device,
+                       threads, base_dir=str(Path.cwd()))  # the module path: a worker resolves a user's runner by it
     return run_local(req)

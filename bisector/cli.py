@@ -191,7 +191,10 @@ def list_campaigns(
 
     from .tracker import MlflowTracker
 
-    runs = MlflowTracker(tracking_uri, experiment).campaigns()
+    try:
+        runs = MlflowTracker(tracking_uri, experiment).campaigns()
+    except BisectorError as exc:
+        _fail(exc)
     rows = [{
         "run_id": r.info.run_id,
         "started": datetime.datetime.fromtimestamp(r.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S"),

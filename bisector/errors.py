@@ -9,7 +9,10 @@ bug and keeps its traceback.
     │   ├── RecipeError            a recipe file cannot be read or validated
     │   ├── DiffError              the two recipes cannot be bisected
     │   ├── MetricsLogError        a metrics log cannot be read (fingerprint)
+    │   ├── OptionError            a command-line option is out of range or empty
     │   ├── ResourceError          the cluster cannot hold one trial as asked
+    │   ├── ClusterError           the Ray address cannot be reached, or a local Ray left loopback
+    │   ├── StoreError             the MLflow tracking store cannot be reached or used
     │   └── ResumeError            --resume names no campaign this store has
     └── CampaignError              the campaign cannot continue (exit code 1)
         └── EndpointError          good is not stable or bad does not fail
@@ -20,13 +23,16 @@ from __future__ import annotations
 __all__ = [
     "BisectorError",
     "CampaignError",
+    "ClusterError",
     "DiffError",
     "EndpointError",
     "InputError",
     "MetricsLogError",
+    "OptionError",
     "RecipeError",
     "ResourceError",
     "ResumeError",
+    "StoreError",
 ]
 
 
@@ -57,7 +63,19 @@ class MetricsLogError(InputError):
     pass
 
 
+class OptionError(InputError):
+    pass
+
+
 class ResourceError(InputError):
+    pass
+
+
+class ClusterError(InputError):
+    pass
+
+
+class StoreError(InputError):
     pass
 
 

@@ -2,12 +2,17 @@
 
 Every problem in a file is collected and reported at once, each with its
 dotted field path, and an unknown key gets a "did you mean" from the fields
-that exist at that level.
+that exist at that level. Hostile files fail fast with a clear message:
+reading is bounded (``safeyaml``), and a non-finite number anywhere in a
+recipe (``.inf``, ``.nan``, or ``1e400``, which YAML reads as text and the
+schema may turn into infinity) is rejected for every runner, free-form
+mappings included, since no training knob means infinity.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from . import registry
+from . import registry, safeyaml
 from .errors import RecipeError
 
 
@@ -55,30 +60,31 @@ def _describe(err: dict, model: type[BaseModel]) -> str:
     return f"{path}: {err['msg']}{shown}"
 
 
+def non_finite(data: Any, prefix: str = "") -> list[str]:
+    """One problem per infinite or NaN float in ``data`` (nested dicts and lists), with its dotted path."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return [f"{prefix or '(top level)'}: expected a finite number (got {data!r})"]
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, (list, tuple)):
+        items = enumerate(data)
+    else:
+        return []
+    return [p for k, v in items for p in non_finite(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
 def validate(data: Any, runner: ModuleType, path: str) -> BaseModel:
+    problems = non_finite(data)
+    flagged = {p.split(": ", 1)[0] for p in problems}  # one problem per field: ours says more than the schema's
     try:
-        return runner.Recipe.model_validate(data)
+        model = runner.Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(path, [_describe(e, runner.Recipe) for e in exc.errors()]) from None
-
-
-def _duplicate_key(text: str) -> str | None:
-    """'duplicate key ... at line L, column C' for the first key given twice in
-    one mapping (YAML lets the last silently win); composes nodes, constructs nothing."""
-    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value in seen:
-                    m = key.start_mark
-                    return f"duplicate key {key.value!r} at line {m.line + 1}, column {m.column + 1}"
-                seen.add(getattr(key, "value", None) if isinstance(key, yaml.ScalarNode) else id(key))
-                stack.append(value)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return None
+        described = (_describe(e, runner.Recipe) for e in exc.errors())
+        raise RecipeError(path, problems + [d for d in described if d.split(": ", 1)[0] not in flagged]) from None
+    problems += [p for p in non_finite(model.model_dump()) if p.split(": ", 1)[0] not in flagged]  # '1e400' text
+    if problems:
+        raise RecipeError(path, problems)
+    return model
 
 
 def read_text(path: str | Path) -> str:
@@ -86,7 +92,14 @@ def read_text(path: str | Path) -> str:
     if not p.is_file():
         raise RecipeError(str(path), "no such file" if not p.exists() else "not a regular file")
     try:
-        return p.read_text()
+        with p.open("rb") as f:
+            raw = f.read(safeyaml.MAX_BYTES + 1)
+    except OSError as exc:
+        raise RecipeError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > safeyaml.MAX_BYTES:
+        raise RecipeError(str(path), f"larger than {safeyaml.MAX_BYTES} bytes: not a recipe")
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RecipeError(str(path), "not a text file (expected UTF-8 YAML)") from None
 
@@ -95,8 +108,11 @@ def read_yaml(path: str | Path, text: str | None = None) -> dict:
     """The mapping in a recipe file (or in ``text``, reported as ``path``)."""
     text = read_text(path) if text is None else text
     try:
+        safeyaml.check(text)
         data = yaml.safe_load(text)
-        duplicate = _duplicate_key(text)
+        duplicate = safeyaml.duplicate_key(text)
+    except safeyaml.Unsafe as exc:
+        raise RecipeError(str(path), f"refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

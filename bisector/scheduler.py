@@ -10,6 +10,13 @@ trials are all reused never starts it): locally unless ``address`` or
 ``RAY_ADDRESS`` names a cluster (inside a Ray Job, ``RAY_ADDRESS`` is set and
 the driver joins the job's cluster). A cluster we started we also stop.
 
+A local Ray stays on loopback: asked for 127.0.0.1, Ray 2.x still advertises
+the host's address and its GCS, raylet and workers listen on every
+interface, unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (its local-only
+mode), which Ray reads once, when it is imported. So the local start sets it
+for the processes it spawns and for this one, and checks the GCS address it
+got; a cluster is joined only when the user names one.
+
 Ray retries a task whose worker died by itself (``max_retries``); we turn
 that off and report the death as an infrastructure ``fault`` event instead,
 so the campaign can retry it as a fresh attempt and never mistake it for a
@@ -19,13 +26,17 @@ training verdict. An exception raised by training code is the trial's own
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ResourceError
+from .errors import ClusterError, ResourceError
 from .trial import ERROR, TrialRequest, run_trial
+
+LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _trial_task(req: TrialRequest):
@@ -59,6 +70,33 @@ def _call(fn, *args):
     return fn(*args)
 
 
+@contextlib.contextmanager
+def _loopback_only():
+    """Ray's local-only mode while a local cluster starts: its processes inherit the variable; this process
+    read it when ray was imported, so its module constant is set as well (and both restored after)."""
+    from ray._private import ray_constants
+
+    saved_env, saved_const = os.environ.get(LOCAL_ONLY), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[LOCAL_ONLY] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_const
+        if saved_env is None:
+            os.environ.pop(LOCAL_ONLY, None)
+        else:
+            os.environ[LOCAL_ONLY] = saved_env
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 @dataclass(frozen=True)
 class Resources:
     cpus_per_trial: float = 1.0
@@ -84,6 +122,7 @@ class RayScheduler:
     def __init__(self, resources: Resources = Resources(), address: str | None = None, quiet: bool = True):
         self.resources = resources
         self.address = address or os.environ.get("RAY_ADDRESS")
+        self.address = None if self.address in ("local", "") else self.address  # "local": our loopback start
         self.quiet = quiet
         self.started = False
         self._owns_ray = False
@@ -108,11 +147,16 @@ class RayScheduler:
             if self.address:
                 ray.init(address=self.address, **kwargs)
             else:
-                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                ray.init(num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", include_dashboard=False,
-                         **kwargs)
+                with _loopback_only():
+                    ray.init(num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", include_dashboard=False,
+                             **kwargs)
                 self._owns_ray = True
             _restore(handlers)  # ray.init replaces SIGTERM with sys.exit: keep the caller's clean shutdown
+            gcs = ray.get_runtime_context().gcs_address
+            if self._owns_ray and not _is_loopback(gcs):
+                self.close()
+                raise ClusterError(f"the local Ray advertised its GCS at {gcs}, not on loopback; refusing to run "
+                                   "trials reachable from the network (join a cluster with --address instead)")
         self.started = True
         r = self.resources
         opts: dict[str, Any] = {"num_cpus": r.cpus_per_trial, "max_retries": 0}

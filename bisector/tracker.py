@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from typing import Any
 
+from . import orphans
 from .errors import ResumeError
 from .ladder import Ladder, Rung
 
@@ -67,13 +67,10 @@ def _parse(value: str | None) -> Any:
 
 class MlflowTracker(Callback):
     def __init__(self, tracking_uri: str | None = None, experiment: str = "bisector"):
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is for results
-        import mlflow
-        from mlflow.tracking import MlflowClient
+        from . import store
 
-        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.tracking_uri, self.client = store.open_client(tracking_uri, experiment)  # StoreError if unusable
+        self.display_uri = store.redact(self.tracking_uri)  # what is printed and stored: no credentials
         self.experiment = experiment
         self.parent_run_id: str | None = None
         self._exp_id: str | None = None
@@ -93,8 +90,13 @@ class MlflowTracker(Callback):
 
     def _experiment_id(self) -> str:
         if self._exp_id is None:
+            from mlflow.exceptions import MlflowException
+
             exp = self.client.get_experiment_by_name(self.experiment)
-            self._exp_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment)
+            try:
+                self._exp_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment)
+            except MlflowException:  # another campaign created it first
+                self._exp_id = self.client.get_experiment_by_name(self.experiment).experiment_id
         return self._exp_id
 
     def on_campaign_start(self, info: dict[str, Any]) -> None:
@@ -107,11 +109,14 @@ class MlflowTracker(Callback):
                 [self._exp_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}' AND attributes.status = 'RUNNING'")
             for run in stale:
                 self.client.set_terminated(run.info.run_id, status="KILLED")
-            self._log(self.parent_run_id, tags=_tags({"bisector.resumed_at": time.strftime("%Y-%m-%d %H:%M:%S")}))
+            self._log(self.parent_run_id, tags=_tags({"bisector.resumed_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                      orphans.TAG: orphans.identity()}))
+            orphans.close(self.client, self._exp_id, self.parent_run_id)
             return
         run = self.client.create_run(self._experiment_id(), run_name=info.get("name"),
-                                     tags={"bisector.role": "campaign"})
+                                     tags={"bisector.role": "campaign", orphans.TAG: orphans.identity()})
         self.parent_run_id = run.info.run_id
+        orphans.close(self.client, self._exp_id, self.parent_run_id)
         self._log(self.parent_run_id, params=_params(info["params"]), tags=_tags(info.get("tags", {})))
         for fname, text in info.get("recipes", {}).items():
             self.client.log_text(self.parent_run_id, text, f"recipes/{fname}")
@@ -266,9 +271,11 @@ class MlflowTracker(Callback):
         try:
             run = self.client.get_run(run_id)
         except Exception as exc:  # noqa: BLE001 - MlflowException for an unknown id
-            raise ResumeError(f"no campaign run {run_id!r} in {self.tracking_uri}: {exc}") from None
+            from .store import redact
+
+            raise ResumeError(f"no campaign run {run_id!r} in {self.display_uri}: {redact(str(exc))}") from None
         if run.data.tags.get("bisector.role") != "campaign":
-            raise ResumeError(f"run {run_id} in {self.tracking_uri} is not a bisector campaign")
+            raise ResumeError(f"run {run_id} in {self.display_uri} is not a bisector campaign")
         return run
 
     def recipe_text(self, run_id: str, name: str) -> str:
@@ -285,7 +292,7 @@ class MlflowTracker(Callback):
         if run_id is None:
             runs = self.campaigns(1)
             if not runs:
-                raise ResumeError(f"no campaign in experiment {self.experiment!r} at {self.tracking_uri}")
+                raise ResumeError(f"no campaign in experiment {self.experiment!r} at {self.display_uri}")
             run_id = runs[0].info.run_id
         self.campaign(run_id)
         try:
