@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -131,13 +132,27 @@ def test_cost_is_recorded(campaign):
 
 def test_rerun_reuses_every_finished_trial(campaign):
     out, uri, tmp, _ = campaign
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_ADDRESS": "127.0.0.1:1"}  # Ray must not start
-    proc = subprocess.run(
-        [sys.executable, "-m", "bisector", "run", str(GOOD), str(BAD), "--json", "--tracking-uri", uri,
-         "--workdir", str(tmp / "work"), "--experiment", "e2e"],
-        capture_output=True, text=True, cwd=tmp, env=env, timeout=300,
-    )
+    with socket.socket() as fake_head:  # answers the address check's one TCP connect, but is no Ray: Ray must not start
+        fake_head.bind(("127.0.0.1", 0))
+        fake_head.listen(16)
+        address = f"127.0.0.1:{fake_head.getsockname()[1]}"
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_ADDRESS": address}
+        proc = subprocess.run(
+            [sys.executable, "-m", "bisector", "run", str(GOOD), str(BAD), "--json", "--tracking-uri", uri,
+             "--workdir", str(tmp / "work"), "--experiment", "e2e"],
+            capture_output=True, text=True, cwd=tmp, env=env, timeout=300,
+        )
+        fake_head.setblocking(False)
+        connections = 0
+        while True:
+            try:
+                conn, _ = fake_head.accept()
+            except BlockingIOError:
+                break
+            conn.close()
+            connections += 1
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert connections == 1
     again = json.loads(proc.stdout)
     assert again["culprits"] == out["culprits"]
     assert again["probe"] == out["probe"]
