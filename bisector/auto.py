@@ -36,7 +36,9 @@ class Auto(Search):
         if len(self.knobs) > self.slots:
             outs = yield [self.all - {k.name} for k in self.knobs]
             fixes = frozenset(k.name for k, o in zip(self.knobs, outs, strict=True) if o is PASS)
-            result = yield from dd_plan(self, [fixes] if fixes else [])
+            if fixes:  # every minimal failing set holds each knob whose lone revert fixes bad: nothing else to find
+                return self.finish([fixes], evidence=[self.all - {n} for n in fixes])
+            result = yield from dd_plan(self)
             return result
         names = [k.name for k in self.knobs]
         reverts = [self.all - {n} for n in names]

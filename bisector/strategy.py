@@ -25,6 +25,7 @@ from typing import Protocol
 
 from .knobs import Knob
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
+from .votes import Ballot
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,21 @@ class TrialSpec:
     name: str
     reverted: tuple[Knob, ...] = ()
     role: str = "revert"  # "endpoint", "revert", "apply", "group-revert", "group-apply", "repair"
+    seed: int = 0
+    """Offset from the campaign's seed: a repeat of the same knob set on another seed."""
 
-    def role_text(self, total: int) -> str:
-        """The rung's role in words: endpoint, revert, apply, revert/apply a group of k knobs."""
+    def role_text(self, total: int, base_seed: int | None = None) -> str:
+        """The rung's role in words: endpoint, revert, apply, revert/apply a group of k knobs, repeat on seed s."""
         k = len(self.reverted)
+        text = self.role
         if self.role == "group-revert":
-            return f"revert a group of {k} knobs"
-        if self.role == "group-apply":
-            return f"apply a group of {total - k} knobs"
-        return self.role
+            text = f"revert a group of {k} knobs"
+        elif self.role == "group-apply":
+            text = f"apply a group of {total - k} knobs"
+        if self.seed:
+            where = f"seed {base_seed + self.seed}" if base_seed is not None else f"seed +{self.seed}"
+            text += f", repeat on {where}"
+        return text
 
 
 @dataclass
@@ -53,6 +60,9 @@ class StrategyResult:
     structure: str | None = None
     explanation: str | None = None
     tried: str | None = None
+    confidence: float | None = None
+    """How likely the answer is right, given the votes and the assumed flip probability (see votes.py)."""
+    notes: list[str] = field(default_factory=list)
 
 
 class Strategy(Protocol):
@@ -111,23 +121,40 @@ Plan = Generator[list[frozenset[str]], list[Outcome], "StrategyResult | None"]
 
 
 class Search:
-    """Endpoints, bookkeeping and the generator driver shared by every strategy."""
+    """Endpoints, votes, bookkeeping and the generator driver shared by every strategy.
+
+    ``repeats``, ``noise`` and ``target`` set the voting (see ``votes.py``): by default one run per
+    knob set until a result contradicts another, then repeats on other seeds and a replay of the search.
+    """
 
     name = "search"
+    confirm_default = True
 
-    def __init__(self, knobs: list[Knob], slots: int = 1):
+    def __init__(self, knobs: list[Knob], slots: int = 1, repeats: int = 1, noise: float = 0.0,
+                 target: float = 0.95, confirm: bool | None = None):
         self.knobs = list(knobs)
         self.slots = max(1, slots)
         self.by_name = {k.name: k for k in self.knobs}
         self.all = frozenset(self.by_name)
         self.good = TrialSpec("good", tuple(self.knobs), "endpoint")
         self.bad = TrialSpec("bad", (), "endpoint")
+        self.ballot = Ballot(repeats, noise)
+        self.target = target
+        self.confirm = self.confirm_default if confirm is None else confirm
         self.known: dict[frozenset[str], Outcome] = {}
         self.verdicts: dict[str, str] = {}
+        self.notes: list[str] = []
         self.trials = 0  # trials told (not counting skips), for the benchmarks
+        self._said: dict[frozenset[str], list[str]] = {}
         self._order: list[str] = []
         self._ready: list[TrialSpec] = []
         self._asked: list[frozenset[str]] = []
+        self._consumed: set[frozenset[str]] = set()
+        self._inflight: dict[frozenset[str], int] = {}
+        self._started = False
+        self._revoting = False
+        self._confirming: StrategyResult | None = None
+        self._evidence: list[frozenset[str]] = []
         self._gen: Plan | None = None
         self._stopped: tuple[Result, str] | None = None
         self._result: StrategyResult | None = None
@@ -143,26 +170,24 @@ class Search:
     def suggest(self) -> list[TrialSpec]:
         if self.done:
             return []
-        if "good" not in self._order:
-            self._ready += [self.good, self.bad]
-            self._order += ["good", "bad"]
-        elif self._gen is None and {"good", "bad"} <= set(self.verdicts) and not self._stopped:
-            self._gen = self.plan()
-            self._advance(None)
-        out, self._ready = self._ready, []
+        if not self._started:
+            self._started = True
+            self._ask([frozenset(), self.all])
+        out = [t for t in self._ready if self._bad_side(t) not in self.known]
+        self._ready = []
         return out
 
     def on_trial_complete(self, trial: TrialSpec, verdict: str) -> None:
         self.verdicts[trial.name] = verdict
         self.trials += 1
-        self._learn(trial, outcome(verdict))
+        self._learn(trial, outcome(verdict), str(verdict))
 
     def skip(self, trial: TrialSpec) -> None:
         """A trial that could not run (its toggled recipe is invalid): nothing learned, never a culprit."""
         self.verdicts[trial.name] = Kind.INVALID
         if trial.name not in self._order:
             self._order.append(trial.name)
-        self._learn(trial, Outcome.UNRESOLVED)
+        self._learn(trial, Outcome.UNRESOLVED, str(Kind.INVALID))
 
     @property
     def done(self) -> bool:
@@ -170,16 +195,22 @@ class Search:
 
     def result(self) -> StrategyResult:
         if self._stopped:
-            return StrategyResult([], self._stopped[1], self._stopped[0], tried=self.tried())
-        return self._result or StrategyResult(result=Result.NOT_FINISHED, tried=self.tried())
+            return StrategyResult([], self._stopped[1], self._stopped[0], tried=self.tried(), notes=self.notes)
+        return self._result or StrategyResult(result=Result.NOT_FINISHED, tried=self.tried(), notes=self.notes)
 
     def order(self) -> list[str]:
         return list(self._order)
 
     # -- helpers for plans --------------------------------------------------------------------------------------
 
-    def spec(self, bad_side: frozenset[str]) -> TrialSpec:
-        """The trial that leaves ``bad_side`` at bad and reverts every other knob to good."""
+    def spec(self, bad_side: frozenset[str], seed: int = 0) -> TrialSpec:
+        """The trial that leaves ``bad_side`` at bad and reverts every other knob to good (on seed +``seed``)."""
+        base = self._spec(bad_side)
+        if not seed:
+            return base
+        return TrialSpec(f"{base.name} (seed +{seed})", base.reverted, base.role, seed)
+
+    def _spec(self, bad_side: frozenset[str]) -> TrialSpec:
         reverted = tuple(k for k in self.knobs if k.name not in bad_side)
         if not reverted:
             return self.bad
@@ -195,9 +226,14 @@ class Search:
             return TrialSpec(_group_name("revert", rev), reverted, "group-revert")
         return TrialSpec(_group_name("apply", app), reverted, "group-apply")
 
-    def finish(self, groups: list[frozenset[str]], tried: str | None = None,
-               result: Result | None = None, explanation: str | None = None) -> StrategyResult:
-        """A result from minimal failing sets (knob names), in knob order."""
+    def finish(self, groups: list[frozenset[str]], tried: str | None = None, result: Result | None = None,
+               explanation: str | None = None, evidence: list[frozenset[str]] | None = None) -> StrategyResult:
+        """A result from minimal failing sets (knob names), in knob order. ``evidence``: the knob sets whose
+        outcomes the answer rests on (default: each set applied alone fails, all of them reverted passes);
+        they are confirmed on a second seed before the answer is given."""
+        if evidence is None and groups:
+            evidence = [*groups, self.all - frozenset().union(*groups)]
+        self._evidence = [b for b in evidence or [] if b in self.known]
         idx = [k.name for k in self.knobs].index
         ordered = [tuple(self.by_name[n] for n in sorted(g, key=idx)) for g in groups]
         ordered.sort(key=lambda g: idx(g[0].name))
@@ -205,7 +241,8 @@ class Search:
         label, text = structure(ordered)
         if result is None:
             result = Result.CULPRITS if culprits else Result.NO_CULPRIT
-        return StrategyResult(culprits, None, result, ordered, label, explanation or text, tried or self.tried())
+        return StrategyResult(culprits, None, result, ordered, label, explanation or text, tried or self.tried(),
+                              notes=self.notes)
 
     def tried(self) -> str:
         told = [n for n in self._order if n in self.verdicts]
@@ -213,32 +250,129 @@ class Search:
 
     # -- the driver ---------------------------------------------------------------------------------------------
 
-    def _learn(self, trial: TrialSpec, out: Outcome) -> None:
-        bad_side = self.all - {k.name for k in trial.reverted}
-        self.known[bad_side] = out
-        if trial.role == "endpoint" and {"good", "bad"} <= set(self.verdicts) and self._gen is None:
-            self._stopped = check_endpoints(self.verdicts["good"], self.verdicts["bad"])
-        if self._gen is not None and self._asked and all(a in self.known for a in self._asked):
-            self._advance([self.known[a] for a in self._asked])
+    def _bad_side(self, trial: TrialSpec) -> frozenset[str]:
+        return self.all - {k.name for k in trial.reverted}
+
+    def _ask(self, sets: list[frozenset[str]]) -> None:
+        self._asked = [frozenset(a) for a in sets]
+        self._consumed.update(self._asked)
+        for b in dict.fromkeys(self._asked):
+            if b in self.known or self._inflight.get(b):
+                continue
+            have = len(self.ballot.votes.get(b, []))
+            for i in range(self.ballot.wanted(b)):
+                spec = self.spec(b, have + i)
+                self._inflight[b] = self._inflight.get(b, 0) + 1
+                if spec.name not in self._order:
+                    self._order.append(spec.name)
+                self._ready.append(spec)
+
+    def _learn(self, trial: TrialSpec, out: Outcome, verdict: str) -> None:
+        b = self._bad_side(trial)
+        self._inflight[b] = max(0, self._inflight.get(b, 0) - 1)
+        self._said.setdefault(b, []).append(verdict)
+        self.ballot.add(b, out)
+        decided = self.ballot.decided(b)
+        if decided is not None:
+            self.known[b] = decided
+        if self.done:
+            return
+        if not self.ballot.noisy and self.ballot.contradiction(b, self.known):
+            self.ballot.noisy = True
+            self.notes.append(f"{trial.name} ({verdict}) contradicts an earlier result: verdicts flip with the "
+                              "seed here; from now on each knob set is repeated on other seeds until one outcome "
+                              "leads by two, and the search replays on the votes")
+            self.known = {c: o for c in self.ballot.votes if (o := self.ballot.decided(c)) is not None}
+            if self._gen is not None:
+                self._restart()
+                return
+        if self._gen is None:
+            self._endpoints()
+            return
+        if b in self._asked and b not in self.known and not self._inflight.get(b):
+            self._ask(self._asked)  # more votes for this set
+        if self._asked and all(a in self.known for a in self._asked):
+            if self._confirming is not None:
+                result, self._confirming = self._confirming, None
+                self._conclude(result)
+            elif self._revoting:  # the weak set is decided again: replay the search on the new votes
+                self._revoting = False
+                self._restart()
+            else:
+                self._advance([self.known[a] for a in self._asked])
+
+    def _endpoints(self) -> None:
+        good, bad = frozenset(), self.all
+        if self._inflight.get(good) or self._inflight.get(bad):
+            return
+        for b in (good, bad):
+            if b not in self.known:
+                self._ask([good, bad])
+                return
+        said = self._said[bad]
+        fails = sum(Kind.of(v) in FAILURES for v in said)
+        if 0 < fails < len(said):
+            self.notes.append(f"the bad recipe failed on only {fails} of {len(said)} seeds")
+        rep = {b: next((v for v in self._said[b] if outcome(v) is self.known[b]), self._said[b][-1])
+               for b in (good, bad)}
+        self._stopped = check_endpoints(rep[good] if self.known[good] is Outcome.PASS else _not(rep[good]),
+                                        rep[bad] if self.known[bad] is Outcome.FAIL else _not(rep[bad], Kind.STABLE))
+        if self._stopped is None:
+            self._restart()
+
+    def _restart(self) -> None:
+        self._confirming, self._revoting = None, False
+        self._gen = self.plan()
+        self._asked = []
+        self._consumed = {frozenset(), self.all}
+        self._advance(None)
 
     def _advance(self, answers: list[Outcome] | None) -> None:
         while True:
             try:
                 asked = self._gen.send(answers) if answers is not None else next(self._gen)
             except StopIteration as stop:
-                self._result = stop.value or self.finish([])
                 self._asked = []
+                self._conclude(stop.value or self.finish([]))
                 return
-            self._asked = [frozenset(a) for a in asked]
-            missing = [a for a in dict.fromkeys(self._asked) if a not in self.known]
-            if missing:
-                for a in missing:
-                    spec = self.spec(a)
-                    if spec.name not in self._order:
-                        self._order.append(spec.name)
-                        self._ready.append(spec)
+            self._ask(asked)
+            if any(a not in self.known for a in self._asked):
                 return
             answers = [self.known[a] for a in self._asked]
+
+    def _conclude(self, result: StrategyResult) -> None:
+        """Accept the plan's answer, or ask more votes of its least sure knob set and replay."""
+        if self.confirm and not self.ballot.noisy and result.result is Result.CULPRITS:
+            todo = [b for b in self._evidence if len(self.ballot.votes.get(b, [])) < 2]
+            if todo:  # one more run of each, on another seed: a disagreement switches to noisy mode and replays
+                for b in todo:
+                    self.ballot.extra[b] = 1
+                    self.known.pop(b, None)
+                self._confirming = result
+                self._ask(todo)
+                return
+        sets = sorted(self._consumed, key=sorted)
+        conf = Ballot.confidence([self.ballot.posterior(b) for b in sets])
+        if self.ballot.noisy and conf < self.target:
+            weak = self.ballot.weakest(sets)
+            if weak is not None:
+                while self.ballot.decided(weak) is not None and len(self.ballot.votes[weak]) < self.ballot.max_votes:
+                    self.ballot.extra[weak] = self.ballot.extra.get(weak, 0) + 1
+                self.known.pop(weak, None)
+                self._revoting = True
+                self._ask([weak])
+                return
+            if result.result is Result.CULPRITS:
+                result.result = Result.NOT_CONFIDENT
+                result.explanation = (f"best guess: {result.explanation}, at confidence {conf:.0%} below the "
+                                      f"{self.target:.0%} target")
+        result.confidence = conf
+        self._result = result
+
+
+def _not(verdict: str, fallback: Kind = Kind.ERROR) -> str:
+    """A representative verdict for an endpoint whose majority was not what the check wants."""
+    return verdict if outcome(verdict) is not Outcome.PASS else str(fallback)
 
 
 def _group_name(verb: str, names: list[str]) -> str:
@@ -249,32 +383,8 @@ def _group_name(verb: str, names: list[str]) -> str:
     return f"{verb} {len(names)} knobs: {', '.join(names[:3])} +{len(names) - 3} more #{digest}"
 
 
-class OneAtATime(Search):
-    """Both endpoints, then every knob reverted alone from bad, all at once.
-
-    Right when each culprit alone can be reverted to fix the run (a single
-    culprit, or knobs that fail only together); N knobs cost N+2 trials. When no
-    lone revert fixes it (independent culprits) it says so instead of naming anyone.
-    """
-
-    name = "one-at-a-time"
-
-    def __init__(self, knobs: list[Knob], slots: int = 1):
-        super().__init__(knobs, slots)
-        self.reverts = [self.spec(self.all - {k.name}) for k in self.knobs]
-
-    def plan(self) -> Plan:
-        sets = [self.all - {k.name} for k in self.knobs]
-        outs = yield sets
-        fixes = frozenset(k.name for k, o in zip(self.knobs, outs, strict=True) if o is Outcome.PASS)
-        if not fixes:
-            return self.finish([], explanation="no single knob explains the failure: reverting any one of them "
-                                                "alone still fails (try --strategy dd for independent causes)")
-        return self.finish([fixes])
-
-
 REGISTRY = {
-    "oat": "bisector.strategy:OneAtATime",
+    "oat": "bisector.oat:OneAtATime",
     "split": "bisector.splitting:GroupSplit",
     "dd": "bisector.dd:DeltaDebug",
     "auto": "bisector.auto:Auto",
@@ -286,12 +396,12 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
-def make(name: str, knobs: list[Knob], slots: int = 1) -> Search:
-    """A strategy by its registry name (``oat``, ``split``, ``dd``, ``auto``)."""
+def make(name: str, knobs: list[Knob], slots: int = 1, **voting) -> Search:
+    """A strategy by its registry name (``oat``, ``split``, ``dd``, ``auto``); ``voting``: repeats, noise, target."""
     import importlib
 
     key = ALIASES.get(name, name)
     if key not in REGISTRY:
         raise LookupError(f"unknown strategy {name!r}; expected one of {names()}")
     module, cls = REGISTRY[key].split(":")
-    return getattr(importlib.import_module(module), cls)(knobs, slots)
+    return getattr(importlib.import_module(module), cls)(knobs, slots, **voting)

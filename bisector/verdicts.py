@@ -41,6 +41,9 @@ class Kind(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    def __hash__(self) -> int:  # hash like the string, so {"stable": ...}.get(Kind.STABLE) finds it
+        return hash(self.value)
+
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)
 
@@ -71,6 +74,9 @@ class Outcome(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    def __hash__(self) -> int:
+        return hash(self.value)
+
 
 def outcome(verdict: str | Kind) -> Outcome:
     """A failure is FAIL, a healthy stable run is PASS, anything else (degraded included) teaches nothing."""
@@ -93,3 +99,6 @@ class Result(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
