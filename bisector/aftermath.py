@@ -71,7 +71,7 @@ class Aftermath:
             return
         if not self._can_probe_early():
             return
-        bad = self._rung("bad")
+        bad = self._rung(self.c.strategy.bad.name)
         if not self.early_done:
             self.early_done = True
             targets, why = explain.targets(bad, [], self.c.nodes, self._lister())
@@ -86,7 +86,7 @@ class Aftermath:
     # -- probes -------------------------------------------------------------------------------------------------
 
     def _can_probe_early(self) -> bool:
-        bad, good = self._rung("bad"), self._rung("good")
+        bad, good = self._rung(self.c.strategy.bad.name), self._rung(self.c.strategy.good.name)
         return bool(self.c.opts.probe and self.contract and bad and good and self.sched_started
                     and not bad.reused and good.verdict == Kind.STABLE and bad.climb_start_step is not None)
 
@@ -118,7 +118,7 @@ class Aftermath:
         bad_reports = {k: v for k, v in self.reports.items() if k.startswith("bad,")}
         if not bad_reports or any(label.startswith("bad,") for label in self.running):
             return
-        bad = self._rung("bad")
+        bad = self._rung(self.c.strategy.bad.name)
         diag = explain.diagnose(bad_reports, bad.climb_start_step, getattr(self.contract, "WEIGHT_KNOBS", {}))
         self._queue_repair(diag.aggressor)
 
@@ -148,7 +148,7 @@ class Aftermath:
             return
         culprit_paths = {p for k in c.ladder.culprits for p in k.paths}
         stable = [r for r in c.ladder.rungs if _lone_revert(r) and set(r.changed) <= culprit_paths]
-        targets, why = explain.targets(self._rung("bad"), stable, c.nodes, self._lister())
+        targets, why = explain.targets(self._rung(self.c.strategy.bad.name), stable, c.nodes, self._lister())
         if why:
             c.ladder.probe = {"diagnosis": f"no probe: {why}", "checkpoints": []}
             self.final = "done"
@@ -170,7 +170,7 @@ class Aftermath:
     def _diagnose_final(self) -> None:
         c = self.c
         reports = {t.label: self.reports[t.label] for t in self.targets}
-        bad = self._rung("bad")
+        bad = self._rung(self.c.strategy.bad.name)
         diag = explain.diagnose(reports, bad.climb_start_step, getattr(self.contract, "WEIGHT_KNOBS", {}),
                                 {t.label: t.who for t in self.targets if t.who})
         c.ladder.probe = {
@@ -194,7 +194,7 @@ class Aftermath:
             return
         val_metric = getattr(self.contract, "VAL_METRIC", "val_macro_f1")
         prefix = getattr(self.contract, "PER_CLASS_PREFIX", "val_f1.")
-        good = self._rung("good")
+        good = self._rung(self.c.strategy.good.name)
         good_val = (self._evals(good).get(val_metric) or [(0, None)])[-1][1] if good else None
         min_val = c.opts.min_val if c.opts.min_val is not None else (0.9 * good_val if good_val is not None else 0.0)
         curve = c.tracker.curves.get(rung.name) or []

@@ -29,7 +29,7 @@ from .scheduler import RayScheduler, Resources
 from .strategy import TrialSpec
 from .tracker import Callback, MlflowTracker
 from .trial import TrialRequest, trial_key
-from .verdicts import Kind, Result
+from .verdicts import FAILURES, Kind, Result
 
 EXIT_CULPRIT, EXIT_NO_CULPRIT, EXIT_BAD_INPUT, EXIT_NOT_FINISHED = 0, 1, 2, 3
 EXIT_BAD_DOES_NOT_FAIL, EXIT_GOOD_NOT_STABLE, EXIT_NOT_CONFIDENT = 4, 5, 6
@@ -65,6 +65,9 @@ class Options:
     noise: float = 0.0
     target: float = 0.95
     confirm: bool | None = None
+    stable_multiple: float | None = 3.0
+    """Adaptive horizon: a trial stable for this multiple of the step where bad failed is called stable
+    (None: every trial to its horizon, ``--full-horizon``)."""
     """A stable trial fixes the failure only if its best loss is within this share of good's descent of good's."""
 
 
@@ -168,7 +171,9 @@ class _Campaign:
             self.ladder.rungs.append(Rung(spec.name, _changes(spec), Kind.INVALID, note=str(exc),
                                           role=spec.role_text(len(self.p.knobs), self.p.seed)))
             return "invalid"
+        stable_after = self._stable_after(spec)
         key = trial_key(self.runner.NAME, self.runner.VERSION, recipe,
+                        {"stable_after": stable_after} if stable_after else None,
                         files=registry.identity(self.runner, self.p.bad.runner.Recipe.model_validate(recipe)))
         self.specs[spec.name], self.keys[spec.name] = spec, key
         found = self.tracker.find_reusable(key)
@@ -185,7 +190,8 @@ class _Campaign:
             return "budget"
         out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
         self.requests[spec.name] = TrialRequest(spec.name, self.runner.NAME, recipe, str(out_dir), self.opts.device,
-                                                early_stop=self.opts.early_stop, base_dir=str(Path.cwd()))
+                                                early_stop=self.opts.early_stop, base_dir=str(Path.cwd()),
+                                                stable_after=stable_after)
         self.launched += 1
         self._submit(spec.name, sched)
         return "launched"
@@ -236,18 +242,35 @@ class _Campaign:
                 note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or None,
                 role=self.specs[name].role_text(len(self.p.knobs), self.p.seed),
             )
+            if res.get("stable_after") and rung.verdict == Kind.STABLE:
+                rung.note = f"stable to step {rung.steps_run} (bad failed at {self._bad_failed_at()})"
             self._judge_health(rung)
             self.ladder.rungs.append(rung)
             self._tell(self.specs[name], rung)
             self.emit("on_trial_end", name, rung, res)
+
+    def _bad_failed_at(self) -> int | None:
+        bad = next((r for r in self.ladder.rungs if r.name == self.strategy.bad.name), None)
+        if bad is None or Kind.of(bad.verdict) not in FAILURES:
+            return None
+        return bad.detected_at_step
+
+    def _stable_after(self, spec: TrialSpec) -> int | None:
+        """Adaptive horizon: once bad's failure step F is known, a search trial stable until multiple x F
+        (at least 100 steps past F) is called stable; endpoints and the repair keep the full horizon."""
+        failed_at = self._bad_failed_at()
+        if not self.opts.stable_multiple or not failed_at or spec.role in ("endpoint", "repair"):
+            return None
+        return max(int(self.opts.stable_multiple * failed_at), failed_at + 100)
 
     def _judge_health(self, rung: Rung) -> None:
         """Stable is not healthy: a stable trial whose best loss stays far above good's is ``degraded``, never a fix
         (a revert that plateaus at twice good's loss without climbing explains nothing)."""
         if rung.verdict != Kind.STABLE or rung.role in ("endpoint", "repair") or rung.best_value is None:
             return
-        good = next((r for r in self.ladder.rungs if r.name == "good"), None)
-        curve = (getattr(self.tracker, "curves", None) or {}).get("good") or []
+        name = self.strategy.good.name
+        good = next((r for r in self.ladder.rungs if r.name == name), None)
+        curve = (getattr(self.tracker, "curves", None) or {}).get(name) or []
         if good is None or good.best_value is None or not curve:
             return
         descent = curve[0][1] - good.best_value

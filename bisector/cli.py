@@ -89,6 +89,9 @@ def run(
         "one outcome leads by two and the answer reaches --confidence-target.")] = 0.0,
     confidence_target: Annotated[float, typer.Option(help="Below this confidence the answer is 'not confident'.")
                                  ] = 0.95,
+    full_horizon: Annotated[bool, typer.Option(
+        help="Train every stable search trial to its horizon (default: stable for 3x the step where bad failed "
+        "is stable).")] = False,
     confirm: Annotated[Optional[bool], typer.Option(
         help="Run the evidence of the answer once more on another seed (default: on, except --strategy oat).")
     ] = None,
@@ -155,7 +158,7 @@ def run(
         retries=retries, max_trials=max_trials, max_hours=max_hours, early_stop=early_stop, resume=resume,
         probe=probe, probe_batches=probe_batches, repair=repair, min_val=min_val, max_climb=max_climb,
         class_floor=class_floor, strategy=strategy, healthy_within=healthy_within, repeats=repeats, noise=noise,
-        target=confidence_target, confirm=confirm,
+        target=confidence_target, confirm=confirm, stable_multiple=None if full_horizon else 3.0,
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
     progress = LiveProgress() if err.is_terminal and not as_json else Progress()
