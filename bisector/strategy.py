@@ -233,7 +233,7 @@ class Search:
         they are confirmed on a second seed before the answer is given."""
         if evidence is None and groups:
             evidence = [*groups, self.all - frozenset().union(*groups)]
-        self._evidence = [b for b in evidence or [] if b in self.known]
+        self._evidence = [b for b in evidence or [] if b in self.known and b not in (frozenset(), self.all)]
         idx = [k.name for k in self.knobs].index
         ordered = [tuple(self.by_name[n] for n in sorted(g, key=idx)) for g in groups]
         ordered.sort(key=lambda g: idx(g[0].name))
