@@ -1,144 +1,225 @@
-"""The campaign's last phase: probes where the checkpoints are, the diagnosis, the repair rung.
+"""The campaign's last phase, as a participant of its loop: probes, the diagnosis, the repair rung.
 
 ``explain.py`` decides (which checkpoints, what the probe says, which gates);
-this module runs those decisions with the campaign's scheduler and tracker.
-Probes start as soon as their checkpoints exist (the bad endpoint's when both
-endpoints are judged, a stable revert's when it finishes) and the repair is
-queued as soon as the bad endpoint's probe names an aggressor, so the probe
-and the repair fill slots the reverts leave idle instead of running after them.
+this module runs those decisions. Like a strategy it proposes trials (the
+repair) through ``suggest`` and reads results through ``on_result``, so the
+campaign has one loop and no phase drives it from outside. Probes run as Ray
+tasks in a background thread and are collected on later turns of the loop,
+which never blocks on them: the bad endpoint is probed as soon as both
+endpoints are judged, a stable revert as soon as it finishes, and the repair
+is queued as soon as the bad endpoint's probe names an aggressor, so probes
+and the repair fill slots the search leaves idle. Which trials to probe is
+read from the ladder (the rungs' roles and the named culprits), never from
+the strategy.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import explain, registry
 from . import knobs as K
 from .probe import ProbeReport, probe_task
 from .strategy import TrialSpec
 from .trial import trial_key
+from .verdicts import Kind
 
 
-def _say(c, text: str) -> None:
-    c.emit("on_note", text)
+def _lone_revert(rung) -> bool:
+    return rung.role == "revert" and rung.verdict == Kind.STABLE
 
 
-def _rung(c, name: str):
-    return next((r for r in c.ladder.rungs if r.name == name), None)
+class Aftermath:
+    """Probe and repair; ``c`` is the campaign (its ladder, plan, options, tracker, nodes and keys)."""
 
+    def __init__(self, c):
+        self.c = c
+        self.contract = registry.probe_contract(c.runner, c.p.bad.model)
+        self.reports: dict[str, ProbeReport] = {}
+        self.running: dict[str, Future] = {}
+        self.targets: list[explain.ProbeTarget] = []
+        self.pool: ThreadPoolExecutor | None = None
+        self.queued: list[TrialSpec] = []
+        self.repair: TrialSpec | None = None
+        self.final = "waiting"  # waiting -> probing -> repairing -> done (or done straight away)
+        self.early_done = False
 
-def _recipe_of(c, name: str) -> dict[str, Any]:
-    if name in c.requests:
-        return c.requests[name].recipe
-    spec = next(s for s in [c.strategy.good, c.strategy.bad, *c.strategy.reverts] if s.name == name)
-    return c._recipe(spec)
+    # -- the participant's side of the loop ---------------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """Probes still running (the loop waits for them, not on them)."""
+        return bool(self.running)
 
-def _lister(c):
-    """Step -> checkpoint of a trial's out dir, where the runner says its checkpoints are."""
-    def lister(out_dir: str | None) -> dict[int, str]:
-        found = registry.checkpoints(c.runner, c.p.bad.model, out_dir)
-        return explain.checkpoints(out_dir) if found is None else found
-    return lister
+    def wait(self, timeout: float) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
 
+        wait(list(self.running.values()), timeout=timeout, return_when=FIRST_COMPLETED)
 
-def _evals(c, rung) -> dict[str, list[tuple[int, float]]]:
-    if rung.name in c.evals:
-        return c.evals[rung.name]
-    return c.tracker.eval_histories(rung.run_id) if rung.run_id else {}
+    def suggest(self, sched) -> list[TrialSpec]:
+        self._collect()
+        if self.final == "waiting" and self.c.answered:
+            self._start_final(sched)
+        if self.final == "probing" and not self.running:
+            self._diagnose_final()
+        out, self.queued = self.queued, []
+        return out
 
-
-def _probe(c, sched, t: explain.ProbeTarget) -> ProbeReport:
-    if t.label not in c.probe_cache:
-        _say(c, f"probe: {t.label}")
-        data = sched.call_on_node(t.node_id, probe_task, c.runner.__name__, _recipe_of(c, t.trial), t.checkpoint,
-                                  c.opts.probe_batches, t.label, c.opts.device)
-        c.probe_cache[t.label] = ProbeReport.from_json(data)
-    return c.probe_cache[t.label]
-
-
-def on_result(c, sched, name: str) -> None:
-    """Probe what can be probed already and queue the repair early (trials trained by this campaign only:
-    a re-run that reuses everything finds its probe by key at the end, without Ray)."""
-    contract = registry.probe_contract(c.runner, c.p.bad.model)
-    bad, good = _rung(c, "bad"), _rung(c, "good")
-    if not (c.opts.probe and contract and bad and good and sched.started) or bad.reused:
-        return
-    if good.verdict != "stable" or bad.climb_start_step is None:
-        return
-    if not c.probe_cache:
-        targets, why = explain.targets(bad, [], c.nodes, _lister(c))
-        if why:
+    def on_result(self, name: str, rung) -> None:
+        if self.repair is not None and name == self.repair.name:
+            self._gates(rung)
             return
-        reports = {t.label: _probe(c, sched, t) for t in targets}
-        diag = explain.diagnose(reports, bad.climb_start_step, getattr(contract, "WEIGHT_KNOBS", {}))
-        knob = explain.repair_knob(diag, K.flatten(c.p.bad.model)) if c.opts.repair else None
+        if not self._can_probe_early():
+            return
+        bad = self._rung(self.c.strategy.bad.name)
+        if not self.early_done:
+            self.early_done = True
+            targets, why = explain.targets(bad, [], self.c.nodes, self._lister())
+            if not why:
+                for t in targets:
+                    self._probe(t)
+        if rung is not None and _lone_revert(rung):
+            for t in explain.targets(bad, [rung], self.c.nodes, self._lister())[0]:
+                if t.trial == name:
+                    self._probe(t)
+
+    # -- probes -------------------------------------------------------------------------------------------------
+
+    def _can_probe_early(self) -> bool:
+        bad, good = self._rung(self.c.strategy.bad.name), self._rung(self.c.strategy.good.name)
+        return bool(self.c.opts.probe and self.contract and bad and good and self.sched_started
+                    and not bad.reused and good.verdict == Kind.STABLE and bad.climb_start_step is not None)
+
+    @property
+    def sched_started(self) -> bool:
+        return bool(self.c.sched is not None and self.c.sched.started)
+
+    def _probe(self, t: explain.ProbeTarget) -> None:
+        if t.label in self.reports or t.label in self.running:
+            return
+        c = self.c
+        c.emit("on_note", f"probe: {t.label}")
+        self.pool = self.pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe")
+        self.running[t.label] = self.pool.submit(
+            c.sched.call_on_node, t.node_id, probe_task, c.runner.__name__, c.recipe_of(t.trial), t.checkpoint,
+            c.opts.probe_batches, t.label, c.opts.device)
+
+    def _collect(self) -> None:
+        for label, fut in list(self.running.items()):
+            if fut.done():
+                del self.running[label]
+                self.reports[label] = ProbeReport.from_json(fut.result())
+        self._maybe_queue_repair_early()
+
+    def _maybe_queue_repair_early(self) -> None:
+        """As soon as the bad endpoint's probes are in: queue the repair the diagnosis implies."""
+        if self.repair is not None or not self.c.opts.repair or not self.reports or self.c.answered:
+            return
+        bad_reports = {k: v for k, v in self.reports.items() if k.startswith("bad,")}
+        if not bad_reports or any(label.startswith("bad,") for label in self.running):
+            return
+        bad = self._rung(self.c.strategy.bad.name)
+        diag = explain.diagnose(bad_reports, bad.climb_start_step, getattr(self.contract, "WEIGHT_KNOBS", {}))
+        self._queue_repair(diag.aggressor)
+
+    def _queue_repair(self, aggressor: str | None) -> None:
+        knob_path = getattr(self.contract, "WEIGHT_KNOBS", {}).get(aggressor or "")
+        if self.repair is not None or not self.c.opts.repair or not knob_path:
+            return
+        knob = explain.repair_knob(explain.Diagnosis("", aggressor, None, knob_path), K.flatten(self.c.p.bad.model))
         if knob is not None:
-            c.extra.append(TrialSpec(f"repair {diag.aggressor}", (knob,), "repair"))
-    rung = _rung(c, name)
-    if rung is not None and rung.verdict == "stable" and name.startswith("revert "):
-        for t in explain.targets(bad, [rung], c.nodes, _lister(c))[0]:
-            if t.trial == name:
-                _probe(c, sched, t)
+            self.repair = TrialSpec(f"repair {aggressor}", (knob,), "repair")
+            self.queued.append(self.repair)
 
+    # -- the final diagnosis ------------------------------------------------------------------------------------
 
-def explain_and_repair(c, sched) -> None:
-    contract = registry.probe_contract(c.runner, c.p.bad.model)
-    if contract is None:
-        how = ("add a `probe:` section to the recipe (a module implementing the probe contract and the "
-               "checkpoint pattern; see runners/README.md)" if c.runner.NAME == "command" else "see runners/README.md")
-        c.ladder.probe = {"diagnosis": f"no probe: runner {c.runner.NAME!r} offers no probe contract for this "
-                                       f"recipe ({how})", "checkpoints": []}
-        return
-    bad = _rung(c, "bad")
-    culprit_names = {k.name for k in c.ladder.culprits}
-    stable = [r for r in c.ladder.rungs
-              if r.verdict == "stable" and r.name.startswith("revert ") and r.name[7:] in culprit_names]
-    targets, why = explain.targets(bad, stable, c.nodes, _lister(c))
-    if why:
-        c.ladder.probe = {"diagnosis": f"no probe: {why}", "checkpoints": []}
-        return
-    key = trial_key("probe", "1", {"targets": [[c.keys.get(t.trial), t.step, t.label] for t in targets],
-                                   "batches": c.opts.probe_batches})
-    cached = c.tracker.find_probe(key)
-    if cached is not None:
-        _say(c, "probe: reused the probe of an earlier campaign with the same checkpoints")
-        c.ladder.probe = cached
-        _after_probe(c, sched, contract, cached.get("aggressor"))
-        return
-    reports = {t.label: _probe(c, sched, t) for t in targets}
-    diag = explain.diagnose(reports, bad.climb_start_step, getattr(contract, "WEIGHT_KNOBS", {}))
-    c.ladder.probe = {
-        "diagnosis": diag.text, "aggressor": diag.aggressor, "notes": diag.notes,
-        "checkpoints": [dict(r.summary(), trial=t.trial) for t, r in zip(targets, reports.values(), strict=True)],
-    }
-    c.tracker.log_probe([r.to_json() for r in reports.values()], c.ladder.probe, key)
-    _say(c, f"diagnosis: {diag.text}")
-    _after_probe(c, sched, contract, diag.aggressor)
+    def _start_final(self, sched) -> None:
+        c = self.c
+        if c.ladder.not_finished or not c.opts.probe or not (c.ladder.culprits or self.repair):
+            self.final = "done"
+            return
+        if self.contract is None:
+            how = ("add a `probe:` section to the recipe (a module implementing the probe contract and the "
+                   "checkpoint pattern; see runners/README.md)" if c.runner.NAME == "command"
+                   else "see runners/README.md")
+            c.ladder.probe = {"diagnosis": f"no probe: runner {c.runner.NAME!r} offers no probe contract for this "
+                                           f"recipe ({how})", "checkpoints": []}
+            self.final = "done"
+            return
+        culprit_paths = {p for k in c.ladder.culprits for p in k.paths}
+        stable = [r for r in c.ladder.rungs if _lone_revert(r) and set(r.changed) <= culprit_paths]
+        targets, why = explain.targets(self._rung(self.c.strategy.bad.name), stable, c.nodes, self._lister())
+        if why:
+            c.ladder.probe = {"diagnosis": f"no probe: {why}", "checkpoints": []}
+            self.final = "done"
+            return
+        self.targets = targets
+        self.key = trial_key("probe", "1", {"targets": [[c.keys.get(t.trial), t.step, t.label] for t in targets],
+                                            "batches": c.opts.probe_batches})
+        cached = c.tracker.find_probe(self.key)
+        if cached is not None:
+            c.emit("on_note", "probe: reused the probe of an earlier campaign with the same checkpoints")
+            c.ladder.probe = cached
+            self._after_diagnosis(cached.get("aggressor"))
+            return
+        sched.start()  # here, in the main thread: Ray's start installs signal handlers
+        for t in targets:
+            self._probe(t)
+        self.final = "probing"
 
+    def _diagnose_final(self) -> None:
+        c = self.c
+        reports = {t.label: self.reports[t.label] for t in self.targets}
+        bad = self._rung(self.c.strategy.bad.name)
+        diag = explain.diagnose(reports, bad.climb_start_step, getattr(self.contract, "WEIGHT_KNOBS", {}),
+                                {t.label: t.who for t in self.targets if t.who})
+        c.ladder.probe = {
+            "diagnosis": diag.text, "aggressor": diag.aggressor, "notes": diag.notes,
+            "checkpoints": [dict(r.summary(), trial=t.trial) for t, r in zip(self.targets, reports.values(),
+                                                                              strict=True)],
+        }
+        c.tracker.log_probe([r.to_json() for r in reports.values()], c.ladder.probe, self.key)
+        c.emit("on_note", f"diagnosis: {diag.text}")
+        self._after_diagnosis(diag.aggressor)
 
-def _after_probe(c, sched, contract, aggressor: str | None) -> None:
-    knob_path = getattr(contract, "WEIGHT_KNOBS", {}).get(aggressor or "")
-    if c.opts.repair and knob_path:
-        knob = explain.repair_knob(explain.Diagnosis("", aggressor, None, knob_path), K.flatten(c.p.bad.model))
-        if knob is not None:
-            _repair(c, sched, contract, knob, aggressor)
+    def _after_diagnosis(self, aggressor: str | None) -> None:
+        self._queue_repair(aggressor)
+        self.final = "done"
+        if self.repair is not None and self._rung(self.repair.name) is not None and self.repair not in self.queued:
+            self._gates(self._rung(self.repair.name))
 
+    def _gates(self, rung) -> None:
+        c = self.c
+        if rung is None or rung.verdict == Kind.INVALID or self.contract is None or rung.gates is not None:
+            return
+        val_metric = getattr(self.contract, "VAL_METRIC", "val_macro_f1")
+        prefix = getattr(self.contract, "PER_CLASS_PREFIX", "val_f1.")
+        good = self._rung(self.c.strategy.good.name)
+        good_val = (self._evals(good).get(val_metric) or [(0, None)])[-1][1] if good else None
+        min_val = c.opts.min_val if c.opts.min_val is not None else (0.9 * good_val if good_val is not None else 0.0)
+        curve = c.tracker.curves.get(rung.name) or []
+        rung.gates = explain.gates(curve, self._evals(rung), val_metric, prefix, min_val, c.opts.max_climb,
+                                   c.opts.class_floor)
+        c.tracker.log_gates(rung.name, rung)
 
-def _repair(c, sched, contract, knob: K.Knob, term: str) -> None:
-    spec = TrialSpec(f"repair {term}", (knob,), "repair")
-    if _rung(c, spec.name) is None:  # not queued early (e.g. the bad endpoint was reused)
-        c.start(spec, sched)
-        c.drain(sched)
-    rung = _rung(c, spec.name)
-    if rung is None or rung.verdict == "invalid":
-        return
-    val_metric = getattr(contract, "VAL_METRIC", "val_macro_f1")
-    prefix = getattr(contract, "PER_CLASS_PREFIX", "val_f1.")
-    good = _rung(c, "good")
-    good_val = (_evals(c, good).get(val_metric) or [(0, None)])[-1][1] if good else None
-    min_val = c.opts.min_val if c.opts.min_val is not None else (0.9 * good_val if good_val is not None else 0.0)
-    curve = c.tracker.curves.get(spec.name) or []
-    rung.gates = explain.gates(curve, _evals(c, rung), val_metric, prefix, min_val, c.opts.max_climb,
-                               c.opts.class_floor)
-    c.tracker.log_gates(spec.name, rung)
+    # -- small helpers ------------------------------------------------------------------------------------------
+
+    def _rung(self, name: str):
+        return next((r for r in self.c.ladder.rungs if r.name == name), None)
+
+    def _lister(self):
+        """Step -> checkpoint of a trial's out dir, where the runner says its checkpoints are."""
+        def lister(out_dir: str | None) -> dict[int, str]:
+            found = registry.checkpoints(self.c.runner, self.c.p.bad.model, out_dir)
+            return explain.checkpoints(out_dir) if found is None else found
+        return lister
+
+    def _evals(self, rung) -> dict[str, list[tuple[int, float]]]:
+        if rung.name in self.c.evals:
+            return self.c.evals[rung.name]
+        return self.c.tracker.eval_histories(rung.run_id) if rung.run_id else {}
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+

@@ -19,17 +19,24 @@ from typing import Any
 
 import yaml
 
-from . import aftermath, preflight, registry
 from . import knobs as K
-from .errors import RecipeError
+from . import preflight, registry
+from . import strategy as strategies
+from .aftermath import Aftermath
+from .errors import InputError, RecipeError
 from .ladder import Ladder, Rung
 from .recipe import Recipe, load, read_text
 from .scheduler import RayScheduler, Resources
-from .strategy import OneAtATime, TrialSpec
+from .strategy import TrialSpec
 from .tracker import Callback, MlflowTracker
 from .trial import TrialRequest, trial_key
+from .verdicts import FAILURES, Kind, Result
 
 EXIT_CULPRIT, EXIT_NO_CULPRIT, EXIT_BAD_INPUT, EXIT_NOT_FINISHED = 0, 1, 2, 3
+EXIT_BAD_DOES_NOT_FAIL, EXIT_GOOD_NOT_STABLE, EXIT_NOT_CONFIDENT = 4, 5, 6
+EXITS = {Result.CULPRITS: EXIT_CULPRIT, Result.NO_CULPRIT: EXIT_NO_CULPRIT, Result.NOT_FINISHED: EXIT_NOT_FINISHED,
+         Result.BAD_DOES_NOT_FAIL: EXIT_BAD_DOES_NOT_FAIL, Result.GOOD_NOT_STABLE: EXIT_GOOD_NOT_STABLE,
+         Result.NOT_CONFIDENT: EXIT_NOT_CONFIDENT}
 
 
 @dataclass
@@ -53,6 +60,16 @@ class Options:
     min_val: float | None = None
     max_climb: float = 0.2
     class_floor: float = 0.5
+    strategy: str = "auto"
+    healthy_within: float = 0.5
+    repeats: int = 1
+    noise: float = 0.0
+    target: float = 0.95
+    confirm: bool | None = None
+    stable_multiple: float | None = 3.0
+    """Adaptive horizon: a trial stable for this multiple of the step where bad failed is called stable
+    (None: every trial to its horizon, ``--full-horizon``)."""
+    """A stable trial fixes the failure only if its best loss is within this share of good's descent of good's."""
 
 
 @dataclass
@@ -67,7 +84,7 @@ class Outcome:
     def exit_code(self) -> int:
         if self.ladder.not_finished:
             return EXIT_NOT_FINISHED
-        return EXIT_CULPRIT if self.ladder.culprits else EXIT_NO_CULPRIT
+        return EXITS.get(self.ladder.result, EXIT_CULPRIT if self.ladder.culprits else EXIT_NO_CULPRIT)
 
     def to_json(self) -> dict[str, Any]:
         return self.ladder.to_json() | {
@@ -111,7 +128,8 @@ class _Campaign:
 
     def __init__(self, p: Plan, opts: Options, tracker: MlflowTracker, hooks: list[Callback]):
         self.p, self.opts, self.tracker, self.hooks = p, opts, tracker, hooks
-        self.strategy = OneAtATime(p.knobs)
+        self.strategy = strategies.make(opts.strategy, p.knobs, _slots(opts), repeats=opts.repeats,
+                                        noise=opts.noise, target=opts.target, confirm=opts.confirm)
         self.ladder = Ladder(p.good.path, p.bad.path, self.strategy.name)
         self.runner = p.bad.runner
         self.specs: dict[str, TrialSpec] = {}
@@ -120,12 +138,13 @@ class _Campaign:
         self.attempts: dict[str, int] = {}
         self.launched = 0
         self.nodes: dict[str, str | None] = {}
-        self.extra: list[TrialSpec] = []  # trials queued by the aftermath (the repair), not by the strategy
-        self.probe_cache: dict[str, Any] = {}
         self.evals: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self.first_started: float | None = None
         self.t0 = time.time()
         self.campaign_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # two started in one second differ
+        self.answered = False
+        self.sched: RayScheduler | None = None
+        self.after = Aftermath(self)
 
     def emit(self, hook: str, *args) -> None:
         for h in self.hooks:
@@ -133,7 +152,11 @@ class _Campaign:
 
     def _recipe(self, spec: TrialSpec) -> dict[str, Any]:
         model = K.toggle(self.p.bad, list(spec.reverted), "good")
-        return model.model_copy(update={"seed": self.p.seed}).model_dump(mode="json")
+        return model.model_copy(update={"seed": self.p.seed + spec.seed}).model_dump(mode="json")
+
+    def recipe_of(self, name: str) -> dict[str, Any]:
+        """The recipe a trial trained (or would train, for one found by key)."""
+        return self.requests[name].recipe if name in self.requests else self._recipe(self.specs[name])
 
     def _reproduce(self, run_id: str | None) -> str | None:
         if not run_id:
@@ -146,25 +169,31 @@ class _Campaign:
         try:
             recipe = self._recipe(spec)
         except RecipeError as exc:
-            self.strategy.skip(spec)
-            self.ladder.rungs.append(Rung(spec.name, _changes(spec), "invalid", note=str(exc)))
+            self._tell(spec, None)
+            self.ladder.rungs.append(Rung(spec.name, _changes(spec), Kind.INVALID, note=str(exc),
+                                          role=spec.role_text(len(self.p.knobs), self.p.seed)))
             return "invalid"
+        stable_after = self._stable_after(spec)
         key = trial_key(self.runner.NAME, self.runner.VERSION, recipe,
+                        {"stable_after": stable_after} if stable_after else None,
                         files=registry.identity(self.runner, self.p.bad.runner.Recipe.model_validate(recipe)))
         self.specs[spec.name], self.keys[spec.name] = spec, key
         found = self.tracker.find_reusable(key)
         if found is not None:
             found.name, found.changed = spec.name, _changes(spec)
             found.reproduce = self._reproduce(found.run_id)
+            found.role = spec.role_text(len(self.p.knobs), self.p.seed)
             self.ladder.rungs.append(found)
             self.emit("on_trial_reused", spec.name, found)
-            self.strategy.on_trial_complete(spec, found.verdict)
+            self._judge_health(found)
+            self._tell(spec, found)
             return "reused"
         if self.opts.max_trials is not None and self.launched >= self.opts.max_trials:
             return "budget"
         out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
         self.requests[spec.name] = TrialRequest(spec.name, self.runner.__name__, recipe, str(out_dir), self.opts.device,
-                                                early_stop=self.opts.early_stop, base_dir=str(Path.cwd()))
+                                                early_stop=self.opts.early_stop, base_dir=str(Path.cwd()),
+                                                stable_after=stable_after)
         self.launched += 1
         self._submit(spec.name, sched)
         return "launched"
@@ -199,13 +228,13 @@ class _Campaign:
                 self.emit("on_trial_fault", name, event["fault"], True)
                 self._submit(name, sched)
                 return
-            event = {"result": {"name": name, "kind": "lost", "error": event["fault"]}}
+            event = {"result": {"name": name, "kind": Kind.LOST, "error": event["fault"]}}
         if "result" in event:
             res = event["result"]
             r = self.opts.resources
             wall = float(res.get("wall_s") or 0.0)
             rung = Rung(
-                name=name, changed=_changes(self.specs[name]), verdict=res.get("kind", "error"),
+                name=name, changed=_changes(self.specs[name]), verdict=Kind.of(res.get("kind", Kind.ERROR)),
                 best_step=res.get("best_step"), best_value=res.get("best_value"),
                 climb_start_step=res.get("climb_start_step"), detected_at_step=res.get("detected_at_step"),
                 steps_run=res.get("steps_run", 0), horizon=res.get("horizon"), wall_s=wall,
@@ -213,44 +242,105 @@ class _Campaign:
                 run_id=self.tracker.run_id(name), key=self.keys[name], retries=self.attempts[name] - 1,
                 reproduce=self._reproduce(self.tracker.run_id(name)), out_dir=self.requests[name].out_dir,
                 note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or None,
+                role=self.specs[name].role_text(len(self.p.knobs), self.p.seed),
             )
+            if res.get("stable_after") and rung.verdict == Kind.STABLE:
+                rung.note = f"stable to step {rung.steps_run} (bad failed at {self._bad_failed_at()})"
+            self._judge_health(rung)
             self.ladder.rungs.append(rung)
-            self.strategy.on_trial_complete(self.specs[name], rung.verdict)
+            self._tell(self.specs[name], rung)
             self.emit("on_trial_end", name, rung, res)
-            aftermath.on_result(self, sched, name)
+
+    def _bad_failed_at(self) -> int | None:
+        bad = next((r for r in self.ladder.rungs if r.name == self.strategy.bad.name), None)
+        if bad is None or Kind.of(bad.verdict) not in FAILURES:
+            return None
+        return bad.detected_at_step
+
+    def _stable_after(self, spec: TrialSpec) -> int | None:
+        """Adaptive horizon: once bad's failure step F is known, a search trial stable until multiple x F
+        (at least 100 steps past F) is called stable; endpoints and the repair keep the full horizon."""
+        failed_at = self._bad_failed_at()
+        if not self.opts.stable_multiple or not failed_at or spec.role in ("endpoint", "repair"):
+            return None
+        return max(int(self.opts.stable_multiple * failed_at), failed_at + 100)
+
+    def _judge_health(self, rung: Rung) -> None:
+        """Stable is not healthy: a stable trial whose best loss stays far above good's is ``degraded``, never a fix
+        (a revert that plateaus at twice good's loss without climbing explains nothing)."""
+        if rung.verdict != Kind.STABLE or rung.role in ("endpoint", "repair") or rung.best_value is None:
+            return
+        name = self.strategy.good.name
+        good = next((r for r in self.ladder.rungs if r.name == name), None)
+        curve = (getattr(self.tracker, "curves", None) or {}).get(name) or []
+        if good is None or good.best_value is None or not curve:
+            return
+        descent = curve[0][1] - good.best_value
+        gap = rung.best_value - good.best_value
+        if descent > 0 and gap > self.opts.healthy_within * descent:
+            rung.verdict = Kind.DEGRADED
+            rung.note = (f"stable but degraded: best loss {rung.best_value:.4g} against good's {good.best_value:.4g} "
+                         f"({gap / descent:.0%} of good's descent; a fix must be within "
+                         f"{self.opts.healthy_within:.0%})")
+
+    def _tell(self, spec: TrialSpec, rung: Rung | None) -> None:
+        """A result goes to whoever proposed the trial: the strategy or the aftermath."""
+        if spec.role == "repair":
+            self.after.on_result(spec.name, rung)
+            return
+        if rung is None:
+            self.strategy.skip(spec)
+        else:
+            self.strategy.on_trial_complete(spec, rung.verdict)
+            self.after.on_result(spec.name, rung)
+
+    def _answer(self) -> None:
+        """Once the strategy is done: its answer on the ladder (the aftermath reads the culprits from there)."""
+        if self.answered or not self.strategy.done:
+            return
+        self.answered = True
+        res = self.strategy.result()
+        self.ladder.culprits, self.ladder.stopped = res.culprits, res.stopped
+        self.ladder.result, self.ladder.structure = res.result, res.structure
+        self.ladder.groups = [[k.name for k in g] for g in res.groups]
+        self.ladder.explanation, self.ladder.tried = res.explanation, res.tried
+        self.ladder.confidence, self.ladder.notes = res.confidence, list(res.notes)
 
     def loop(self, sched: RayScheduler) -> None:
+        """One loop for every participant: the strategy and the aftermath propose, results go back to them."""
+        self.sched = sched
         queue: list[TrialSpec] = []
         deadline = self.t0 + self.opts.max_hours * 3600 if self.opts.max_hours else None
         while True:
-            queue += self.strategy.suggest() + self.extra
-            self.extra = []
-            settled = False  # a reused or invalid trial may unlock the strategy's next suggestions
+            new = self.strategy.suggest()
+            self._answer()
+            new += self.after.suggest(sched)
+            queue += new
+            progressed = bool(new)  # a reused or invalid trial may unlock the next suggestions
             while queue and sched.has_room():
                 outcome = self.start(queue[0], sched)
                 if outcome == "budget":
                     break
                 queue.pop(0)
-                settled |= outcome != "launched"
-            if not sched.running:
-                if settled and not self.strategy.done:
-                    continue
-                if queue:
-                    self.ladder.not_finished = f"budget reached (--max-trials {self.opts.max_trials})"
-                break
+                progressed |= outcome != "launched"
             if deadline and time.time() > deadline:
                 sched.cancel_all()
                 self.ladder.not_finished = f"budget reached (--max-hours {self.opts.max_hours:g})"
+                break
+            if not sched.running:
+                if self.after.busy:
+                    self.after.wait(1.0)
+                    continue
+                if queue:
+                    self.ladder.not_finished = f"budget reached (--max-trials {self.opts.max_trials})"
+                    break
+                if progressed:
+                    continue
                 break
             for name, event in sched.poll(1.0):
                 self.handle(name, event, sched)
             if self.strategy.done:
                 queue = [s for s in queue if s.role == "repair"]
-
-    def drain(self, sched: RayScheduler) -> None:
-        while sched.running:
-            for name, event in sched.poll(1.0):
-                self.handle(name, event, sched)
 
 
 def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: list[Callback] = ()) -> Outcome:
@@ -267,6 +357,8 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
     else:
         p = plan(good_path, bad_path, opts.groups, opts.seed)
         tracker = MlflowTracker(opts.tracking_uri, opts.experiment)
+    if opts.strategy not in [*strategies.names(), *strategies.ALIASES]:  # bad input: nothing recorded yet
+        raise InputError(f"unknown --strategy {opts.strategy!r}; expected one of {strategies.names()}")
     c = _Campaign(p, opts, tracker, [tracker, *callbacks])
     r = opts.resources
     c.emit("on_campaign_start", {
@@ -281,21 +373,29 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
     try:
         with RayScheduler(opts.resources, opts.address) as sched:
             c.loop(sched)
-            result = c.strategy.result()
-            c.ladder.culprits, c.ladder.stopped = result.culprits, result.stopped
-            repaired = any(r.name.startswith("repair ") for r in c.ladder.rungs)
-            if (c.ladder.culprits or repaired) and not c.ladder.not_finished and opts.probe:
-                aftermath.explain_and_repair(c, sched)
+            c._answer()
+            if c.ladder.not_finished:
+                c.ladder.result = Result.NOT_FINISHED
         finished = True
     except KeyboardInterrupt:
         c.ladder.not_finished = "interrupted (running trials cancelled; finished trials are reusable)"
         raise
     finally:
-        order = ["good", "bad"] + [s.name for s in c.strategy.reverts]
+        order = c.strategy.order()
         c.ladder.rungs.sort(key=lambda rung: order.index(rung.name) if rung.name in order else len(order))
+        c.after.close()
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
     return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started)
+
+
+def _slots(opts: Options) -> int:
+    """How many trials can run at once, as far as the driver can tell before Ray starts."""
+    import os
+
+    r = opts.resources
+    fits = max(1, int((os.cpu_count() or 1) // max(r.cpus_per_trial, 1e-9))) if not opts.address else 8
+    return max(1, min(fits, r.max_concurrent or fits))
 
 
 def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir: str | None = None,

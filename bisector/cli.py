@@ -75,6 +75,26 @@ def run(
     max_trials: Annotated[Optional[int], typer.Option(help="Stop after launching this many trials.")] = None,
     max_hours: Annotated[Optional[float], typer.Option(help="Stop after this many hours of wall time.")] = None,
     early_stop: Annotated[bool, typer.Option(help="Stop a trial as soon as its verdict is final.")] = True,
+    strategy: Annotated[str, typer.Option(
+        help="Search: auto (by knob count and free slots), oat (revert one at a time), split (group splitting), "
+        "dd (delta debugging: AND and OR structures).")] = "auto",
+    healthy_within: Annotated[float, typer.Option(
+        help="A stable trial is a fix only if its best loss is within this share of good's descent of good's best; "
+        "otherwise it is 'degraded'.")] = 0.5,
+    repeats: Annotated[int, typer.Option(
+        help="Runs per knob set on seeds seed, seed+1, ... (a majority). Default 1: one run until a result "
+        "contradicts another, then repeats where needed.")] = 1,
+    noise: Annotated[float, typer.Option(
+        help="Assumed probability that a smoke's verdict flips with the seed; > 0 repeats every knob set until "
+        "one outcome leads by two and the answer reaches --confidence-target.")] = 0.0,
+    confidence_target: Annotated[float, typer.Option(help="Below this confidence the answer is 'not confident'.")
+                                 ] = 0.95,
+    full_horizon: Annotated[bool, typer.Option(
+        help="Train every stable search trial to its horizon (default: stable for 3x the step where bad failed "
+        "is stable).")] = False,
+    confirm: Annotated[Optional[bool], typer.Option(
+        help="Run the evidence of the answer once more on another seed (default: on, except --strategy oat).")
+    ] = None,
     probe: Annotated[bool, typer.Option(help="Probe the pre-climb checkpoint once culprits are named.")] = True,
     probe_batches: Annotated[int, typer.Option(help="Fixed batches per probe.")] = 8,
     repair: Annotated[bool, typer.Option(help="Run the repair the diagnosis implies as a final rung.")] = True,
@@ -107,8 +127,8 @@ def run(
 
     GOOD and BAD are recipe files; or give two command lines with --good and --bad (no YAML needed).
 
-    Exit codes: 0 culprit(s) found, 1 finished without a culprit, 2 bad input,
-    3 not finished (budget reached), 130 interrupted."""
+    Exit codes: 0 culprit(s) found, 1 no culprit explains it, 2 bad input, 3 not finished (budget
+    reached), 4 bad does not fail, 5 good is not stable, 6 not confident, 130 interrupted."""
     import signal
 
     from . import campaign
@@ -137,7 +157,8 @@ def run(
         tracking_uri=tracking_uri, experiment=experiment, workdir=workdir, device=device,
         retries=retries, max_trials=max_trials, max_hours=max_hours, early_stop=early_stop, resume=resume,
         probe=probe, probe_batches=probe_batches, repair=repair, min_val=min_val, max_climb=max_climb,
-        class_floor=class_floor,
+        class_floor=class_floor, strategy=strategy, healthy_within=healthy_within, repeats=repeats, noise=noise,
+        target=confidence_target, confirm=confirm, stable_multiple=None if full_horizon else 3.0,
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
     progress = LiveProgress() if err.is_terminal and not as_json else Progress()

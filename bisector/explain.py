@@ -31,6 +31,8 @@ class ProbeTarget:
     checkpoint: str
     step: int
     node_id: str | None = None
+    who: str | None = None
+    """How the diagnosis names the trial (e.g. ``stable revert of data.corpus``)."""
 
 
 @dataclass
@@ -75,8 +77,9 @@ def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str],
     for rung in stable_reverts:
         theirs = lister(rung.out_dir)
         if pre in theirs:
+            who = f"stable {getattr(rung, 'role', None) or 'trial'} of {', '.join(rung.changed) or rung.name}"
             out.append(ProbeTarget(f"{rung.name}, stable (step {pre})", rung.name, theirs[pre], pre,
-                                   nodes.get(rung.name)))
+                                   nodes.get(rung.name), who))
     return out, None
 
 
@@ -85,7 +88,9 @@ def _cos(r: ProbeReport, a: str, b: str) -> float:
     return p.cosine if p else 0.0
 
 
-def diagnose(reports: dict[str, ProbeReport], climb_start: int | None, weight_knobs: dict[str, str]) -> Diagnosis:
+def diagnose(reports: dict[str, ProbeReport], climb_start: int | None, weight_knobs: dict[str, str],
+             who: dict[str, str] | None = None) -> Diagnosis:
+    """``who`` names the probed trials in words, by label (default: the label's trial name)."""
     pre = next((r for label, r in reports.items() if "before the climb" in label), None)
     if pre is None:
         return Diagnosis("no probe of the pre-climb checkpoint: no diagnosis")
@@ -107,8 +112,8 @@ def diagnose(reports: dict[str, ProbeReport], climb_start: int | None, weight_kn
             continue
         c = _cos(r, primary, cand)
         verb = "agree" if c >= 0 else "also oppose"
-        who = label.split(",")[0].replace("revert ", "stable revert of ", 1)
-        contrasts.append(f"in the {who} at the same step they {verb} (cos {c:+.2f}, "
+        name = (who or {}).get(label) or label.split(",")[0]
+        contrasts.append(f"in the {name} at the same step they {verb} (cos {c:+.2f}, "
                          f"{cand} carries {r.terms['all'][cand].projection_share:.0%} of the update)")
     early = [r for label, r in reports.items() if "early" in label]
     if early:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .knobs import Knob
+from .verdicts import Kind, Result
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Rung:
     out_dir: str | None = None
     gates: dict[str, Any] | None = None
     note: str | None = None
+    role: str | None = None
+    """What the rung is for: endpoint, revert, apply, revert/apply a group of k knobs, repair."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,8 +59,15 @@ class Ladder:
     not_finished: str | None = None
     wall_s: float = 0.0
     probe: dict[str, Any] | None = None
+    result: Result | None = None
+    structure: str | None = None
+    groups: list[list[str]] = field(default_factory=list)
+    explanation: str | None = None
+    tried: str | None = None
+    confidence: float | None = None
+    notes: list[str] = field(default_factory=list)
 
-    HEADER = ["Run", "What changed", "Best loss before climb", "Climb started at", "Detected at", "Steps",
+    HEADER = ["Run", "Role", "What changed", "Best loss before climb", "Climb started at", "Detected at", "Steps",
               "Verdict"]
 
     def culprit_line(self) -> str:
@@ -66,13 +76,21 @@ class Ladder:
             return f"Not finished: {self.not_finished}." + (f" Culprits so far: {so_far}" if so_far else "")
         if self.stopped:
             return f"No culprit: {self.stopped}."
+        if self.result is Result.NOT_CONFIDENT:
+            return f"Not confident: {self.explanation or 'the trials disagree'}. Tried {self.tried}."
         if not self.culprits:
-            return "No single knob explains the failure: reverting any one of them alone still fails."
+            why = self.explanation or "no single knob explains the failure: reverting any one of them alone still fails"
+            return f"No culprit explains it: {why}." + (f" Tried {self.tried}." if self.tried else "")
         names = ", ".join(f"{k.name} ({_pair(k)})" for k in self.culprits)
-        return f"Culprit{'s' if len(self.culprits) > 1 else ''}: {names}"
+        line = f"Culprit{'s' if len(self.culprits) > 1 else ''}: {names}"
+        if self.structure:
+            line += f"\nStructure: {self.structure}: {self.explanation}"
+        if self.confidence is not None:
+            line += f"\nConfidence: {self.confidence:.1%}"
+        return line + "".join(f"\nNote: {n}" for n in self.notes)
 
     def totals(self) -> dict[str, Any]:
-        ran = [r for r in self.rungs if not r.reused and r.verdict != "invalid"]
+        ran = [r for r in self.rungs if not r.reused and r.verdict != Kind.INVALID]
         return {
             "trials_run": len(ran), "trials_reused": sum(r.reused for r in self.rungs),
             "steps_run": sum(r.steps_run for r in ran), "steps_saved": sum(r.steps_saved for r in ran),
@@ -89,15 +107,16 @@ class Ladder:
 
     def rows(self) -> list[list[str]]:
         return [
-            [r.name + (" (reused)" if r.reused else ""), _changed(r), _num(r.best_value), _step(r.climb_start_step),
-             _step(r.detected_at_step), f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""), r.verdict]
+            [r.name + (" (reused)" if r.reused else ""), r.role or "-", _changed(r), _num(r.best_value),
+             _step(r.climb_start_step), _step(r.detected_at_step),
+             f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""), str(r.verdict)]
             for r in self.rungs
         ]
 
     def markdown(self) -> str:
         lines = [
             f"# Ladder: {self.good_path} -> {self.bad_path}", "",
-            f"Strategy: {self.strategy}", "",
+            f"Strategy: {self.strategy}" + (f"; answer: {self.result}" if self.result else ""), "",
             "| " + " | ".join(self.HEADER) + " |",
             "|" + "---|" * len(self.HEADER),
         ]
@@ -134,7 +153,7 @@ class Ladder:
         gates = rung.gates or {}
         passed = [g for g, v in gates.items() if v.get("passed")]
         failed = [g for g, v in gates.items() if not v.get("passed")]
-        verdict = "passes" if not failed and rung.verdict == "stable" else "fails"
+        verdict = "passes" if not failed and rung.verdict == Kind.STABLE else "fails"
         detail = ", ".join(f"{g} {'passed' if v.get('passed') else 'FAILED'} ({_gate(v.get('value'))})"
                            for g, v in gates.items())
         return (f"Repair: {rung.name} ({_changed(rung)}) {verdict}: verdict {rung.verdict}; gates: {detail}"
@@ -145,6 +164,9 @@ class Ladder:
             "good": self.good_path, "bad": self.bad_path, "strategy": self.strategy,
             "culprits": [{"path": k.name, "good": _one(k.good), "bad": _one(k.bad)} for k in self.culprits],
             "stopped": self.stopped, "not_finished": self.not_finished,
+            "result": None if self.result is None else str(self.result), "structure": self.structure,
+            "groups": self.groups, "explanation": self.explanation, "tried": self.tried,
+            "confidence": self.confidence, "notes": self.notes,
             "ladder": [r.to_dict() for r in self.rungs], "totals": self.totals(), "probe": self.probe,
         }
 
@@ -161,8 +183,11 @@ class Ladder:
             many = len(paths) > 1
             culprits.append(Knob(paths, tuple(c["good"]) if many else (c["good"],),
                                  tuple(c["bad"]) if many else (c["bad"],)))
+        result = Result(data["result"]) if data.get("result") else None
         return cls(data["good"], data["bad"], data["strategy"], rungs, culprits, data.get("stopped"),
-                   data.get("not_finished"), (data.get("totals") or {}).get("wall_s", 0.0), data.get("probe"))
+                   data.get("not_finished"), (data.get("totals") or {}).get("wall_s", 0.0), data.get("probe"),
+                   result, data.get("structure"), data.get("groups") or [], data.get("explanation"),
+                   data.get("tried"), data.get("confidence"), data.get("notes") or [])
 
 
 PROBE_HEADER = ["Checkpoint", "Term", "|g| median (min-max)", "Ratio to primary", "Weighted share",

@@ -1,104 +1,407 @@
 """Who proposes trials: ask/tell strategies (no Ray, no MLflow here).
 
 A strategy is asked for trials (``suggest``), told each verdict
-(``on_trial_complete``), and reports ``done`` and its ``result``. A trial is
-a set of knobs set to their *good* value on top of the bad recipe; the good
-endpoint reverts every knob and the bad endpoint none.
+(``on_trial_complete``) or that a trial could not run (``skip``), and reports
+``done``, its ``result`` and the order its rungs read best in (``order``). A
+trial is a set of knobs set to their *good* value on top of the bad recipe;
+the good endpoint reverts every knob and the bad endpoint none. The campaign
+loop only ever sees this Protocol, so it never knows which search runs.
+
+Every search here shares ``Search``: it runs both endpoints first and stops
+with the shared ``check_endpoints`` explanation when good is not stable or bad
+does not fail (that check is not a strategy's business), never proposes the
+same knob set twice, and drives the search itself, written as a generator that
+yields the knob sets it wants tested (as sets of knobs left at their *bad*
+value) and receives their outcomes: the algorithm reads like its textbook
+version while the campaign stays ask/tell.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .detector import FAILURES, STABLE
 from .knobs import Knob
+from .verdicts import FAILURES, Kind, Outcome, Result, outcome
+from .votes import Ballot
 
 
 @dataclass(frozen=True)
 class TrialSpec:
     name: str
     reverted: tuple[Knob, ...] = ()
-    role: str = "revert"  # "endpoint" or "revert"
+    role: str = "revert"  # "endpoint", "revert", "apply", "group-revert", "group-apply", "repair"
+    seed: int = 0
+    """Offset from the campaign's seed: a repeat of the same knob set on another seed."""
+
+    def role_text(self, total: int, base_seed: int | None = None) -> str:
+        """The rung's role in words: endpoint, revert, apply, revert/apply a group of k knobs, repeat on seed s."""
+        k = len(self.reverted)
+        text = self.role
+        if self.role == "group-revert":
+            text = f"revert a group of {k} knobs"
+        elif self.role == "group-apply":
+            text = f"apply a group of {total - k} knobs"
+        if self.seed:
+            where = f"seed {base_seed + self.seed}" if base_seed is not None else f"seed +{self.seed}"
+            text += f", repeat on {where}"
+        return text
 
 
 @dataclass
 class StrategyResult:
     culprits: list[Knob] = field(default_factory=list)
     stopped: str | None = None  # why the campaign stopped early, if it did
+    result: Result = Result.NO_CULPRIT
+    groups: list[tuple[Knob, ...]] = field(default_factory=list)
+    """Minimal failure-inducing knob sets: one knob that breaks training alone, or knobs that break it only together."""
+    structure: str | None = None
+    explanation: str | None = None
+    tried: str | None = None
+    confidence: float | None = None
+    """How likely the answer is right, given the votes and the assumed flip probability (see votes.py)."""
+    notes: list[str] = field(default_factory=list)
 
 
 class Strategy(Protocol):
     name: str
+    good: TrialSpec
+    bad: TrialSpec
 
     def suggest(self) -> list[TrialSpec]: ...
 
     def on_trial_complete(self, trial: TrialSpec, verdict: str) -> None: ...
+
+    def skip(self, trial: TrialSpec) -> None: ...
 
     @property
     def done(self) -> bool: ...
 
     def result(self) -> StrategyResult: ...
 
+    def order(self) -> list[str]: ...
 
-class OneAtATime:
-    """Run both endpoints, then revert each knob alone from bad, all at once.
 
-    A knob whose revert turns the failure into ``stable`` is a culprit. If good
-    is not stable or bad does not fail, there is nothing to explain: stop.
+def check_endpoints(good: str, bad: str) -> tuple[Result, str] | None:
+    """Why there is nothing to bisect, or None when good is stable and bad fails (shared by every strategy)."""
+    if Kind.of(good) is not Kind.STABLE:
+        return Result.GOOD_NOT_STABLE, (
+            f"the good recipe is not stable (verdict {good}): a bisection needs a known-good "
+            "endpoint; fix or shorten the good recipe first")
+    if Kind.of(bad) not in FAILURES:
+        return Result.BAD_DOES_NOT_FAIL, (
+            f"the bad recipe does not fail within the smoke budget (verdict {bad}): "
+            "raise its train steps or check that it really fails")
+    return None
+
+
+def structure(groups: list[tuple[Knob, ...]]) -> tuple[str | None, str | None]:
+    """A label and a sentence for minimal failure-inducing sets."""
+    if not groups:
+        return None, None
+    if len(groups) == 1 and len(groups[0]) == 1:
+        return "single", f"{groups[0][0].name} alone breaks training"
+    if len(groups) == 1:
+        return "only together", f"{_names(groups[0])} break training only together (reverting any one fixes it)"
+    if all(len(g) == 1 for g in groups):
+        return "either alone breaks training", (f"each of {_names([g[0] for g in groups])} alone breaks training "
+                                                "(all must be reverted)")
+    parts = [f"{g[0].name} alone" if len(g) == 1 else f"{_names(g)} only together" for g in groups]
+    return "mixed", "independent causes: " + "; ".join(parts) + " (revert one knob of each)"
+
+
+def _names(knobs: Iterable[Knob]) -> str:
+    names = [k.name for k in knobs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+Plan = Generator[list[frozenset[str]], list[Outcome], "StrategyResult | None"]
+
+
+class Search:
+    """Endpoints, votes, bookkeeping and the generator driver shared by every strategy.
+
+    ``repeats``, ``noise`` and ``target`` set the voting (see ``votes.py``): by default one run per
+    knob set until a result contradicts another, then repeats on other seeds and a replay of the search.
     """
 
-    name = "one-at-a-time"
+    name = "search"
+    confirm_default = True
 
-    def __init__(self, knobs: list[Knob]):
+    def __init__(self, knobs: list[Knob], slots: int = 1, repeats: int = 1, noise: float = 0.0,
+                 target: float = 0.95, confirm: bool | None = None):
         self.knobs = list(knobs)
+        self.slots = max(1, slots)
+        self.by_name = {k.name: k for k in self.knobs}
+        self.all = frozenset(self.by_name)
         self.good = TrialSpec("good", tuple(self.knobs), "endpoint")
         self.bad = TrialSpec("bad", (), "endpoint")
-        self.reverts = [TrialSpec(f"revert {k.name}", (k,)) for k in self.knobs]
-        self._verdicts: dict[str, str] = {}
-        self._issued: set[str] = set()
-        self._stopped: str | None = None
+        self.ballot = Ballot(repeats, noise)
+        self.target = target
+        self.confirm = self.confirm_default if confirm is None else confirm
+        self.known: dict[frozenset[str], Outcome] = {}
+        self.verdicts: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.trials = 0  # trials told (not counting skips), for the benchmarks
+        self._said: dict[frozenset[str], list[str]] = {}
+        self._order: list[str] = []
+        self._ready: list[TrialSpec] = []
+        self._asked: list[frozenset[str]] = []
+        self._consumed: set[frozenset[str]] = set()
+        self._inflight: dict[frozenset[str], int] = {}
+        self._started = False
+        self._revoting = False
+        self._confirming: StrategyResult | None = None
+        self._evidence: list[frozenset[str]] = []
+        self._gen: Plan | None = None
+        self._stopped: tuple[Result, str] | None = None
+        self._result: StrategyResult | None = None
 
-    def _issue(self, specs: list[TrialSpec]) -> list[TrialSpec]:
-        fresh = [s for s in specs if s.name not in self._issued]
-        self._issued.update(s.name for s in fresh)
-        return fresh
+    # -- the search, written by subclasses ---------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        raise NotImplementedError
+        yield []
+
+    # -- the Protocol -------------------------------------------------------------------------------------------
 
     def suggest(self) -> list[TrialSpec]:
         if self.done:
             return []
-        if not {"good", "bad"} <= set(self._verdicts):
-            return self._issue([self.good, self.bad])
-        return self._issue(self.reverts)
+        if not self._started:
+            self._started = True
+            self._ask([frozenset(), self.all])
+        out = [t for t in self._ready if self._bad_side(t) not in self.known]
+        self._ready = []
+        return out
 
     def on_trial_complete(self, trial: TrialSpec, verdict: str) -> None:
-        self._verdicts[trial.name] = verdict
-        if {"good", "bad"} <= set(self._verdicts) and self._stopped is None and len(self._verdicts) == 2:
-            good, bad = self._verdicts["good"], self._verdicts["bad"]
-            if good != STABLE:
-                self._stopped = (
-                    f"the good recipe is not stable (verdict {good}): a bisection needs a known-good "
-                    "endpoint; fix or shorten the good recipe first"
-                )
-            elif bad not in FAILURES:
-                self._stopped = (
-                    f"the bad recipe does not fail within the smoke budget (verdict {bad}): "
-                    "raise its train steps or check that it really fails"
-                )
+        self.verdicts[trial.name] = verdict
+        self.trials += 1
+        self._learn(trial, outcome(verdict), str(verdict))
 
     def skip(self, trial: TrialSpec) -> None:
-        """A trial that could not run (e.g. its toggled recipe is invalid)."""
-        self._issued.add(trial.name)
-        self._verdicts[trial.name] = "invalid"
+        """A trial that could not run (its toggled recipe is invalid): nothing learned, never a culprit."""
+        self.verdicts[trial.name] = Kind.INVALID
+        if trial.name not in self._order:
+            self._order.append(trial.name)
+        self._learn(trial, Outcome.UNRESOLVED, str(Kind.INVALID))
 
     @property
     def done(self) -> bool:
-        if self._stopped:
-            return True
-        return all(s.name in self._verdicts for s in [self.good, self.bad, *self.reverts])
+        return self._stopped is not None or self._result is not None
 
     def result(self) -> StrategyResult:
         if self._stopped:
-            return StrategyResult([], self._stopped)
-        culprits = [s.reverted[0] for s in self.reverts if self._verdicts.get(s.name) == STABLE]
-        return StrategyResult(culprits, None)
+            return StrategyResult([], self._stopped[1], self._stopped[0], tried=self.tried(), notes=self.notes)
+        return self._result or StrategyResult(result=Result.NOT_FINISHED, tried=self.tried(), notes=self.notes)
+
+    def order(self) -> list[str]:
+        return list(self._order)
+
+    # -- helpers for plans --------------------------------------------------------------------------------------
+
+    def spec(self, bad_side: frozenset[str], seed: int = 0) -> TrialSpec:
+        """The trial that leaves ``bad_side`` at bad and reverts every other knob to good (on seed +``seed``)."""
+        base = self._spec(bad_side)
+        if not seed:
+            return base
+        return TrialSpec(f"{base.name} (seed +{seed})", base.reverted, base.role, seed)
+
+    def _spec(self, bad_side: frozenset[str]) -> TrialSpec:
+        reverted = tuple(k for k in self.knobs if k.name not in bad_side)
+        if not reverted:
+            return self.bad
+        if not bad_side:
+            return self.good
+        rev = [k.name for k in reverted]
+        app = sorted(bad_side, key=[k.name for k in self.knobs].index)
+        if len(rev) == 1:
+            return TrialSpec(f"revert {rev[0]}", reverted, "revert")
+        if len(app) == 1:
+            return TrialSpec(f"apply {app[0]}", reverted, "apply")
+        if len(rev) <= len(app):
+            return TrialSpec(_group_name("revert", rev), reverted, "group-revert")
+        return TrialSpec(_group_name("apply", app), reverted, "group-apply")
+
+    def finish(self, groups: list[frozenset[str]], tried: str | None = None, result: Result | None = None,
+               explanation: str | None = None, evidence: list[frozenset[str]] | None = None) -> StrategyResult:
+        """A result from minimal failing sets (knob names), in knob order. ``evidence``: the knob sets whose
+        outcomes the answer rests on (default: each set applied alone fails, all of them reverted passes);
+        they are confirmed on a second seed before the answer is given."""
+        if evidence is None and groups:
+            evidence = [*groups, self.all - frozenset().union(*groups)]
+        self._evidence = [b for b in evidence or [] if b in self.known and b not in (frozenset(), self.all)]
+        idx = [k.name for k in self.knobs].index
+        ordered = [tuple(self.by_name[n] for n in sorted(g, key=idx)) for g in groups]
+        ordered.sort(key=lambda g: idx(g[0].name))
+        culprits = [k for k in self.knobs if any(k in g for g in ordered)]
+        label, text = structure(ordered)
+        if result is None:
+            result = Result.CULPRITS if culprits else Result.NO_CULPRIT
+        return StrategyResult(culprits, None, result, ordered, label, explanation or text, tried or self.tried(),
+                              notes=self.notes)
+
+    def tried(self) -> str:
+        told = [n for n in self._order if n in self.verdicts]
+        return f"{len(told)} trials: " + ", ".join(f"{n} ({self.verdicts[n]})" for n in told)
+
+    # -- the driver ---------------------------------------------------------------------------------------------
+
+    def _bad_side(self, trial: TrialSpec) -> frozenset[str]:
+        return self.all - {k.name for k in trial.reverted}
+
+    def _ask(self, sets: list[frozenset[str]]) -> None:
+        self._asked = [frozenset(a) for a in sets]
+        self._consumed.update(self._asked)
+        for b in dict.fromkeys(self._asked):
+            if b in self.known or self._inflight.get(b):
+                continue
+            have = len(self.ballot.votes.get(b, []))
+            for i in range(self.ballot.wanted(b)):
+                spec = self.spec(b, have + i)
+                self._inflight[b] = self._inflight.get(b, 0) + 1
+                if spec.name not in self._order:
+                    self._order.append(spec.name)
+                self._ready.append(spec)
+
+    def _learn(self, trial: TrialSpec, out: Outcome, verdict: str) -> None:
+        b = self._bad_side(trial)
+        self._inflight[b] = max(0, self._inflight.get(b, 0) - 1)
+        self._said.setdefault(b, []).append(verdict)
+        self.ballot.add(b, out)
+        decided = self.ballot.decided(b)
+        if decided is not None:
+            self.known[b] = decided
+        if self.done:
+            return
+        if not self.ballot.noisy and self.ballot.contradiction(b, self.known):
+            self.ballot.noisy = True
+            self.notes.append(f"{trial.name} ({verdict}) contradicts an earlier result: verdicts flip with the "
+                              "seed here; from now on each knob set is repeated on other seeds until one outcome "
+                              "leads by two, and the search replays on the votes")
+            self.known = {c: o for c in self.ballot.votes if (o := self.ballot.decided(c)) is not None}
+            if self._gen is not None:
+                self._restart()
+                return
+        if self._gen is None:
+            self._endpoints()
+            return
+        if b in self._asked and b not in self.known and not self._inflight.get(b):
+            self._ask(self._asked)  # more votes for this set
+        if self._asked and all(a in self.known for a in self._asked):
+            if self._confirming is not None:
+                result, self._confirming = self._confirming, None
+                self._conclude(result)
+            elif self._revoting:  # the weak set is decided again: replay the search on the new votes
+                self._revoting = False
+                self._restart()
+            else:
+                self._advance([self.known[a] for a in self._asked])
+
+    def _endpoints(self) -> None:
+        good, bad = frozenset(), self.all
+        if self._inflight.get(good) or self._inflight.get(bad):
+            return
+        for b in (good, bad):
+            if b not in self.known:
+                self._ask([good, bad])
+                return
+        said = self._said[bad]
+        fails = sum(Kind.of(v) in FAILURES for v in said)
+        if 0 < fails < len(said):
+            self.notes.append(f"the bad recipe failed on only {fails} of {len(said)} seeds")
+        rep = {b: next((v for v in self._said[b] if outcome(v) is self.known[b]), self._said[b][-1])
+               for b in (good, bad)}
+        self._stopped = check_endpoints(rep[good] if self.known[good] is Outcome.PASS else _not(rep[good]),
+                                        rep[bad] if self.known[bad] is Outcome.FAIL else _not(rep[bad], Kind.STABLE))
+        if self._stopped is None:
+            self._restart()
+
+    def _restart(self) -> None:
+        self._confirming, self._revoting = None, False
+        self._gen = self.plan()
+        self._asked = []
+        self._consumed = {frozenset(), self.all}
+        self._advance(None)
+
+    def _advance(self, answers: list[Outcome] | None) -> None:
+        while True:
+            try:
+                asked = self._gen.send(answers) if answers is not None else next(self._gen)
+            except StopIteration as stop:
+                self._asked = []
+                self._conclude(stop.value or self.finish([]))
+                return
+            self._ask(asked)
+            if any(a not in self.known for a in self._asked):
+                return
+            answers = [self.known[a] for a in self._asked]
+
+    def _conclude(self, result: StrategyResult) -> None:
+        """Accept the plan's answer, or ask more votes of its least sure knob set and replay."""
+        if self.confirm and not self.ballot.noisy and result.result is Result.CULPRITS:
+            todo = [b for b in self._evidence if len(self.ballot.votes.get(b, [])) < 2]
+            if todo:  # one more run of each, on another seed: a disagreement switches to noisy mode and replays
+                for b in todo:
+                    self.ballot.extra[b] = 1
+                    self.known.pop(b, None)
+                self._confirming = result
+                self._ask(todo)
+                return
+        sets = sorted(self._consumed, key=sorted)
+        conf = Ballot.confidence([self.ballot.posterior(b) for b in sets])
+        if self.ballot.noisy and conf < self.target:
+            weak = self.ballot.weakest(sets)
+            if weak is not None:
+                while self.ballot.decided(weak) is not None and len(self.ballot.votes[weak]) < self.ballot.max_votes:
+                    self.ballot.extra[weak] = self.ballot.extra.get(weak, 0) + 1
+                self.known.pop(weak, None)
+                self._revoting = True
+                self._ask([weak])
+                return
+            if result.result is Result.CULPRITS:
+                result.result = Result.NOT_CONFIDENT
+                result.explanation = (f"best guess: {result.explanation}, at confidence {conf:.0%} below the "
+                                      f"{self.target:.0%} target")
+        result.confidence = conf
+        self._result = result
+
+
+def _not(verdict: str, fallback: Kind = Kind.ERROR) -> str:
+    """A representative verdict for an endpoint whose majority was not what the check wants."""
+    return verdict if outcome(verdict) is not Outcome.PASS else str(fallback)
+
+
+def _group_name(verb: str, names: list[str]) -> str:
+    text = ", ".join(names)
+    if len(text) <= 100:
+        return f"{verb} {len(names)} knobs: {text}"
+    digest = hashlib.sha1(text.encode()).hexdigest()[:6]
+    return f"{verb} {len(names)} knobs: {', '.join(names[:3])} +{len(names) - 3} more #{digest}"
+
+
+REGISTRY = {
+    "oat": "bisector.oat:OneAtATime",
+    "split": "bisector.splitting:GroupSplit",
+    "dd": "bisector.dd:DeltaDebug",
+    "auto": "bisector.auto:Auto",
+}
+ALIASES = {"one-at-a-time": "oat"}
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def make(name: str, knobs: list[Knob], slots: int = 1, **voting) -> Search:
+    """A strategy by its registry name (``oat``, ``split``, ``dd``, ``auto``); ``voting``: repeats, noise, target."""
+    import importlib
+
+    key = ALIASES.get(name, name)
+    if key not in REGISTRY:
+        raise LookupError(f"unknown strategy {name!r}; expected one of {names()}")
+    module, cls = REGISTRY[key].split(":")
+    return getattr(importlib.import_module(module), cls)(knobs, slots, **voting)

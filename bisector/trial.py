@@ -40,6 +40,8 @@ class TrialRequest:
     early_stop: bool = True
     base_dir: str | None = None
     """The driver's working directory: a command recipe's ``cwd`` is relative to it (not part of the key)."""
+    stable_after: int | None = None
+    """Call the trial stable once it has run this many steps without a failure verdict (adaptive horizon)."""
 
 
 def trial_key(runner: str, version: str, recipe: dict[str, Any], detector: dict[str, Any] | None = None,
@@ -75,6 +77,8 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
             batch.append(rec)
             if metric in rec and det.update(steps, rec[metric]).final and req.early_stop:
                 break
+            if req.stable_after and steps >= req.stable_after and req.early_stop:
+                break
             if len(batch) >= req.batch_every:
                 yield {"metrics": batch}
                 batch = []
@@ -91,6 +95,8 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
         "name": req.name, "metric": metric, "steps_run": steps, "wall_s": round(time.time() - t0, 3),
         "horizon": runner.horizon(recipe) if hasattr(runner, "horizon") else None,
     }
+    if req.stable_after and steps >= req.stable_after and verdict.kind != DIVERGED and crashed is None:
+        result["stable_after"] = req.stable_after
     if crashed is not None:
         result |= crashed
     elif failed_run is not None:

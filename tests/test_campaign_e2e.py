@@ -35,13 +35,21 @@ def test_names_the_culprits(campaign):
     assert sorted(c["path"] for c in out["culprits"]) == ["data.corpus", "model.crf_reduction"]
     by_name = {r["name"]: r for r in out["ladder"]}
     assert set(by_name) == {"good", "bad", "revert data.corpus", "revert model.crf_reduction",
-                            "revert model.hidden_size", "repair crf_nll"}
+                            "revert model.hidden_size", "repair crf_nll", "revert data.corpus (seed +1)",
+                            "revert model.crf_reduction (seed +1)"}
+    confirm = by_name["revert data.corpus (seed +1)"]
+    assert confirm["verdict"] == "stable" and confirm["role"] == "revert, repeat on seed 1"
+    assert out["confidence"] > 0.95
     assert by_name["good"]["verdict"] == "stable"
     assert by_name["bad"]["verdict"] == "diverged"
     assert by_name["revert model.hidden_size"]["verdict"] == "diverged"
     assert by_name["bad"]["changed"] == {}
     assert set(by_name["good"]["changed"]) == {"data.corpus", "model.crf_reduction", "model.hidden_size"}
     assert by_name["revert data.corpus"]["changed"] == {"data.corpus": {"good": "v1", "bad": "v2"}}
+    assert out["result"] == "culprits" and out["structure"] == "only together"
+    assert out["groups"] == [["data.corpus", "model.crf_reduction"]]
+    assert by_name["good"]["role"] == "endpoint" and by_name["revert data.corpus"]["role"] == "revert"
+    assert by_name["repair crf_nll"]["role"] == "repair"
 
 
 def test_diverging_trials_stop_early(campaign):
@@ -64,7 +72,7 @@ def test_mlflow_parent_and_children(campaign):
     parent = client.get_run(out["parent_run_id"])
     assert parent.info.status == "FINISHED"
     assert parent.data.params["knob_count"] == "3"
-    assert parent.data.params["strategy"] == "one-at-a-time"
+    assert parent.data.params["strategy"] == "auto"
     assert parent.data.params["good"] == str(GOOD) and parent.data.params["bad"] == str(BAD)
     children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
                                   "AND tags.`bisector.role` = 'trial'")
@@ -120,7 +128,7 @@ def test_cost_is_recorded(campaign):
 
     out, uri, _, _ = campaign
     totals = out["totals"]
-    assert totals["trials_run"] == 6 and totals["trials_reused"] == 0
+    assert totals["trials_run"] == 8 and totals["trials_reused"] == 0
     assert totals["steps_run"] == sum(r["steps_run"] for r in out["ladder"])
     assert totals["steps_saved"] == sum(450 - r["steps_run"] for r in out["ladder"]) > 0
     assert totals["device_kind"] == "CPU"

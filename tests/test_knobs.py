@@ -169,7 +169,7 @@ def test_campaign_records_an_invalid_toggle_and_skips_it(tmp_path):
     good.write_text("runner: tagger\nmodel:\n  encoder: transformer\n  hidden_size: 64\n")
     bad.write_text("runner: tagger\nmodel:\n  encoder: lstm\n  hidden_size: 90\n")
     p = campaign.plan(str(good), str(bad))
-    c = campaign._Campaign(p, campaign.Options(), tracker=None, hooks=[])
+    c = campaign._Campaign(p, campaign.Options(strategy="oat"), tracker=None, hooks=[])
     spec = next(s for s in c.strategy.reverts if s.name == "revert model.encoder")
     assert c.start(spec, sched=None) == "invalid"
     (rung,) = c.ladder.rungs

@@ -105,7 +105,8 @@ def test_diagnosis_blames_a_conflicting_dominant_term():
         "bad, before the climb (step 100)": _report(100, -0.6, 1.7, 1.08, "bad, before the climb (step 100)"),
         "revert model.crf_reduction, stable (step 100)": _report(100, +0.66, 0.1, 0.06, "x"),
     }
-    d = explain.diagnose(reports, 128, {"crf_nll": "model.crf_loss_weight"})
+    who = {"revert model.crf_reduction, stable (step 100)": "stable revert of model.crf_reduction"}
+    d = explain.diagnose(reports, 128, {"crf_nll": "model.crf_loss_weight"}, who)
     assert d.aggressor == "crf_nll" and d.repair_knob == "model.crf_loss_weight"
     assert "opposes it (cos -0.60)" in d.text
     assert "stable revert of model.crf_reduction at the same step they agree (cos +0.66" in d.text

@@ -6,7 +6,7 @@ import pytest
 
 from bisector.detector import DIVERGED, NAN, STABLE
 from bisector.knobs import Knob
-from bisector.strategy import OneAtATime
+from bisector.oat import OneAtATime
 
 A = Knob(("data.corpus",), ("v1",), ("v2",))
 B = Knob(("model.crf_reduction",), ("token_mean",), ("sum",))
@@ -118,11 +118,13 @@ def test_skipped_invalid_trial_counts_as_done_and_never_culprit():
 
 
 def test_skip_before_suggested_is_never_suggested():
-    s = OneAtATime([A])
+    s = OneAtATime([A, B])
     by, _ = endpoints(s)
     s.on_trial_complete(by["good"], STABLE)
     s.on_trial_complete(by["bad"], DIVERGED)
     s.skip(s.reverts[0])
-    assert s.suggest() == []
+    (rest,) = s.suggest()
+    assert rest.name == "revert model.crf_reduction"
+    s.on_trial_complete(rest, DIVERGED)
     assert s.done
     assert s.result().culprits == []

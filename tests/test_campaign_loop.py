@@ -1,0 +1,126 @@
+"""The campaign loop without Ray or MLflow: a fake scheduler judges each recipe with a known culprit structure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bisector import campaign
+from bisector.verdicts import Kind, Result
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD, BAD = str(ROOT / "recipes/tagger/good.yaml"), str(ROOT / "recipes/tagger/bad.yaml")
+
+
+class FakeTracker:
+    tracking_uri = "fake://"
+
+    def __init__(self):
+        self.curves = {}
+
+    def find_reusable(self, key):
+        return None
+
+    def run_id(self, name):
+        return None
+
+    def log_recipe(self, name, text):
+        pass
+
+
+class FakeSched:
+    """Runs every submitted trial at once; ``judge(recipe)`` gives (verdict, best loss)."""
+
+    def __init__(self, judge, capacity=2):
+        self.judge, self.capacity, self.started, self.queue = judge, capacity, True, []
+
+    @property
+    def running(self):
+        return len(self.queue)
+
+    def has_room(self):
+        return self.running < self.capacity
+
+    def submit(self, req):
+        self.queue.append(req)
+
+    def cancel_all(self):
+        self.queue = []
+
+    def poll(self, timeout):
+        events = []
+        for req in self.queue:
+            kind, best = self.judge(req.recipe)
+            failed = kind != Kind.STABLE
+            events.append((req.name, {"result": {
+                "name": req.name, "kind": str(kind), "best_value": best, "steps_run": 200 if failed else 1200,
+                "horizon": 1200, "wall_s": 1.0, "detected_at_step": 200 if failed else None}}))
+        self.queue = []
+        return events
+
+
+def _run(judge, **opts):
+    p = campaign.plan(GOOD, BAD)
+    tracker = FakeTracker()
+    tracker.curves["good"] = [(1, 2.0)]
+    c = campaign._Campaign(p, campaign.Options(probe=False, **opts), tracker, hooks=[])
+    c.loop(FakeSched(judge))
+    c._answer()
+    return c.ladder
+
+
+def _or(recipe):  # the summed CRF loss breaks training alone, and so does the hashed tokenizer
+    fails = recipe["model"]["crf_reduction"] == "sum" or recipe["data"]["tokenizer"]["scheme"] == "hash"
+    return (Kind.DIVERGED, 0.5) if fails else (Kind.STABLE, 0.3)
+
+
+def _and(recipe):
+    fails = recipe["model"]["crf_reduction"] == "sum" and recipe["data"]["corpus"] == "v2"
+    return (Kind.DIVERGED, 0.5) if fails else (Kind.STABLE, 0.3)
+
+
+@pytest.mark.parametrize("strategy", ["auto", "dd", "split"])
+def test_an_or_pair_is_named_with_its_structure(strategy):
+    ladder = _run(_or, strategy=strategy)
+    assert ladder.result is Result.CULPRITS
+    assert sorted(k.name for k in ladder.culprits) == ["data.tokenizer", "model.crf_reduction"]
+    assert ladder.structure == "either alone breaks training"
+    assert "Structure: either alone breaks training" in ladder.culprit_line()
+
+
+def test_oat_says_no_culprit_explains_an_or_pair_and_what_it_tried():
+    ladder = _run(_or, strategy="oat")
+    assert ladder.result is Result.NO_CULPRIT and not ladder.culprits
+    assert ladder.culprit_line().startswith("No culprit explains it") and "revert data.corpus" in ladder.tried
+
+
+@pytest.mark.parametrize("strategy", ["auto", "dd", "oat"])
+def test_an_and_pair_is_only_together(strategy):
+    ladder = _run(_and, strategy=strategy)
+    assert sorted(k.name for k in ladder.culprits) == ["data.corpus", "model.crf_reduction"]
+    assert ladder.structure == "only together"
+    roles = {r.name: r.role for r in ladder.rungs}
+    assert roles["good"] == "endpoint"
+    if strategy == "auto":  # the evidence runs again on the next seed
+        assert roles["revert data.corpus (seed +1)"] == "revert, repeat on seed 1"
+
+
+def test_a_stable_but_degraded_revert_is_never_a_fix():
+    def judge(recipe):
+        if recipe["model"]["crf_reduction"] == "sum" and recipe["data"]["corpus"] == "v2":
+            return Kind.DIVERGED, 0.5
+        return Kind.STABLE, (1.5 if recipe["data"]["corpus"] == "v1" and recipe["model"]["hidden_size"] == 96
+                             else 0.3)
+    ladder = _run(judge, strategy="oat")
+    rung = next(r for r in ladder.rungs if r.name == "revert data.corpus")
+    assert rung.verdict == Kind.DEGRADED and "stable but degraded" in rung.note
+    assert [k.name for k in ladder.culprits] == ["model.crf_reduction"]
+
+
+def test_bad_that_does_not_fail_has_its_own_result_and_exit_code():
+    ladder = _run(lambda recipe: (Kind.STABLE, 0.3))
+    assert ladder.result is Result.BAD_DOES_NOT_FAIL
+    out = campaign.Outcome(ladder, None, None, 0.0)
+    assert out.exit_code == campaign.EXIT_BAD_DOES_NOT_FAIL
+    assert out.to_json()["result"] == "bad_does_not_fail"
