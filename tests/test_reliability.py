@@ -36,7 +36,7 @@ from .test_safeyaml import alias_bomb
 pytestmark = pytest.mark.slow
 
 COUNTS = {"inputs": 0, "exit_codes": {}, "tracebacks": 0, "runs_written": 0, "faults": 0, "trials_lost": 0,
-          "trials_rerun": 0, "orphans": 0, "leaks": 0}
+          "trials_rerun": 0, "orphans": 0, "leaks": 0, "scanned": 0}
 KILLED_SESSIONS: list[tuple[int, float]] = []  # (session id, when its driver was SIGKILLed)
 SYNTH_GOOD = {"runner": "tests.synth_runner", "a": 1, "b": "mean", "c": 0.5}
 SYNTH_BAD = {"runner": "tests.synth_runner", "a": 2, "b": "sum", "c": 0.9}
@@ -286,6 +286,119 @@ def _finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str, list[int]
     return out, err, left
 
 
+@pytest.fixture(scope="module")
+def team_server(tmp_path_factory, template_store):
+    """A real ``mlflow server`` (sqlite backend, proxied artifacts) reached with a password in its URI."""
+    tmp = tmp_path_factory.mktemp("team")
+    port = free_port()
+    shutil.copy(template_store, tmp / "srv.db")  # an existing store: no migrations to wait for
+    with open(tmp / "server.log", "w") as logf:
+        server = subprocess.Popen(
+            [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp}/srv.db", "--host",
+             "127.0.0.1", "--port", str(port), "--workers", "1"],
+            cwd=tmp, env=_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=logf,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    plain = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http_get(f"{plain}/health", timeout=5)[0] == 200, 90, "mlflow server", proc=server)
+        yield SimpleNamespace(tmp=tmp, plain=plain, secret=f"http://alice:s3cret@127.0.0.1:{port}")
+    finally:
+        end_session(server)
+
+
+@pytest.fixture(scope="module")
+def killed(team_server):
+    """A campaign on the team server, its driver SIGKILLed with 2 trials finished and one running; then the same
+    command again (--json), then once more without --json (everything reused: the final line)."""
+    tmp = team_server.tmp
+    good, bad = _synth_pair(tmp, 0.01)
+    cmd = bisector_cmd("run", good, bad, "--tracking-uri", team_server.secret, "--workdir", str(tmp / "wd"),
+                       "--max-concurrent", "1")
+    log = tmp / "driver.err"
+    with open(log, "w") as errf:
+        proc = subprocess.Popen([*cmd, "--json"], cwd=tmp, env=_env(), stdout=subprocess.DEVNULL, stderr=errf,
+                                start_new_session=True)
+    client = _client(team_server.plain)
+    try:
+        wait_for(lambda: ": started" in log.read_text(), 120, "the first trial", interval=0.5, proc=proc)
+
+        def ready():
+            trials = _runs(client, "trial")
+            return (sum(r.info.status == "FINISHED" for r in trials) >= 2
+                    and any(r.info.status == "RUNNING" for r in trials))
+
+        wait_for(ready, 120, "2 finished trials and a running one", interval=0.3, proc=proc)
+        sockets = _listening([pid for pid in session_pids(proc.pid) if pid != proc.pid])
+        os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as the OOM killer would
+        proc.wait(timeout=10)
+    except BaseException:
+        end_session(proc)
+        raise
+    # Ray's agents of a SIGKILLed driver exit on their own once their report to its dead GCS times out (60 s):
+    # counted at the end of the suite, so that other tests run meanwhile
+    KILLED_SESSIONS.append((proc.pid, time.monotonic()))
+    COUNTS["faults"] += 1
+    campaigns, trials = _runs(client, "campaign"), _runs(client, "trial")
+    outputs = [log.read_text()]
+    runs = []
+    for args in ([*cmd, "--json"], cmd):
+        rerun = subprocess.Popen(args, cwd=tmp, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, start_new_session=True)
+        out, err, left = _finish(rerun, 300)
+        assert rerun.returncode == 0 and left == [], err[-3000:]
+        outputs += [out, err]
+        runs.append(out)
+    return SimpleNamespace(client=client, sockets=sockets, campaigns=campaigns, trials=trials, outputs=outputs,
+                           result=json.loads(runs[0]), plain_stdout=runs[1], server=team_server)
+
+
+def test_sigkilled_driver_then_the_same_command(killed):
+    """The orphaned parent is closed by the re-run; no finished trial is lost or trained again; nothing is left
+    RUNNING; the cluster the driver started (GCS, raylet, agents, workers) listened on loopback only."""
+    names = {name for name, _, _ in killed.sockets}
+    assert {"gcs_server", "raylet"} <= names and any(n.startswith("ray::") for n in names), names
+    assert all(_loopback(ip) for _, ip, _ in killed.sockets), killed.sockets
+    (orphan,) = killed.campaigns
+    assert orphan.info.status == "RUNNING"  # what a killed driver leaves behind
+    finished = {r.data.tags["bisector.key"]: r for r in killed.trials if r.info.status == "FINISHED"}
+    result = killed.result
+    assert sorted(c["path"] for c in result["culprits"]) == ["a", "b"]
+    rungs = {r["key"]: r for r in result["ladder"]}
+    COUNTS["trials_lost"] += sum(key not in rungs for key in finished)
+    COUNTS["trials_rerun"] += sum(key in rungs and not rungs[key]["reused"] for key in finished)
+    for key, run in finished.items():
+        assert rungs[key]["reused"] and rungs[key]["run_id"] == run.info.run_id
+    closed = killed.client.get_run(orphan.info.run_id)
+    assert closed.info.status == "KILLED"
+    assert closed.data.tags["bisector.closed_by"] == result["parent_run_id"]
+    assert "RUNNING" not in {r.info.status for r in _runs(killed.client)}
+
+
+def test_credentials_are_never_printed_or_stored(killed, tmp_path):
+    """The password of the tracking URI is in no output, no artifact, no param, no tag, no reproduce command."""
+    plain = killed.server.plain
+    assert killed.result["tracking_uri"] == plain
+    assert all(r["reproduce"].startswith(f"MLFLOW_TRACKING_URI={plain} ") for r in killed.result["ladder"])
+    assert f"at {plain} (" in killed.plain_stdout  # the final line
+    texts = list(killed.outputs)
+    client = killed.client
+    for run in _runs(client):
+        texts += [json.dumps(run.data.params), json.dumps(run.data.tags)]
+        stack = [None]
+        while stack:
+            for f in client.list_artifacts(run.info.run_id, stack.pop()):
+                if f.is_dir:
+                    stack.append(f.path)
+                else:
+                    path = client.download_artifacts(run.info.run_id, f.path, str(tmp_path))
+                    texts.append(Path(path).read_text(errors="replace"))
+    COUNTS["scanned"] += len(texts)
+    assert len(texts) > 20 and any("ladder.md" in t or "Reproduce a rung" in t for t in texts)
+    leaks = [t[max(0, t.find("s3cret") - 80):t.find("s3cret") + 20] for t in texts if "s3cret" in t or "alice" in t]
+    COUNTS["leaks"] += len(leaks)
+    assert leaks == []
+
+
 def test_two_campaigns_at_once_on_a_new_sqlite_store(tmp_path):
     """Both finish with the culprits; the store stays usable; a third run reuses every trial."""
     good, bad = _synth_pair(tmp_path, 0.005)
@@ -319,114 +432,6 @@ def test_two_campaigns_at_once_on_a_new_sqlite_store(tmp_path):
     assert len(campaigns) == 3 and {r.info.status for r in campaigns} == {"FINISHED"}
 
 
-def test_sigkilled_driver_then_the_same_command(tmp_path, template_store):
-    """The orphaned parent is closed by the re-run; no finished trial is lost or trained again; nothing is left
-    running; the cluster the driver started (GCS, raylet, agents, workers) listened on loopback only."""
-    good, bad = _synth_pair(tmp_path, 0.01)
-    shutil.copy(template_store, tmp_path / "m.db")  # an existing store: no migrations to wait for
-    uri = f"sqlite:///{tmp_path}/m.db"
-    cmd = bisector_cmd("run", good, bad, "--json", "--tracking-uri", uri, "--workdir", str(tmp_path / "wd"),
-                       "--max-concurrent", "1")
-    log = tmp_path / "driver.err"
-    with open(log, "w") as errf:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=errf,
-                                start_new_session=True)
-    try:
-        wait_for(lambda: ": started" in log.read_text(), 120, "the first trial", interval=0.5, proc=proc)
-        client = _client(uri)
-
-        def ready():
-            trials = _runs(client, "trial")
-            return (sum(r.info.status == "FINISHED" for r in trials) >= 2
-                    and any(r.info.status == "RUNNING" for r in trials))
-
-        wait_for(ready, 120, "2 finished trials and a running one", interval=0.3, proc=proc)
-        sockets = _listening([pid for pid in session_pids(proc.pid) if pid != proc.pid])
-        os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as the OOM killer would
-        proc.wait(timeout=10)
-        killed_at = time.monotonic()
-    except BaseException:
-        end_session(proc)
-        raise
-    COUNTS["faults"] += 1
-    names = {name for name, _, _ in sockets}
-    assert {"gcs_server", "raylet"} <= names and any(n.startswith("ray::") for n in names), names
-    assert all(_loopback(ip) for _, ip, _ in sockets), sockets  # the whole local cluster, workers included
-    (orphan,) = _runs(client, "campaign")
-    assert orphan.info.status == "RUNNING"  # what a killed driver leaves behind
-    finished = {r.data.tags["bisector.key"]: r for r in _runs(client, "trial") if r.info.status == "FINISHED"}
-
-    rerun = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
-    out, err, left = _finish(rerun, 300)
-    assert rerun.returncode == 0, err[-3000:]
-    result = json.loads(out)
-    assert sorted(c["path"] for c in result["culprits"]) == ["a", "b"]
-    rungs = {r["key"]: r for r in result["ladder"]}
-    COUNTS["trials_lost"] += sum(key not in rungs for key in finished)
-    COUNTS["trials_rerun"] += sum(key in rungs and not rungs[key]["reused"] for key in finished)
-    for key, run in finished.items():
-        assert rungs[key]["reused"] and rungs[key]["run_id"] == run.info.run_id
-    closed = client.get_run(orphan.info.run_id)
-    assert closed.info.status == "KILLED"
-    assert closed.data.tags["bisector.closed_by"] == result["parent_run_id"]
-    assert "RUNNING" not in {r.info.status for r in _runs(client)}
-    assert left == []
-    # Ray's agents of a SIGKILLed driver exit on their own once their report to its dead GCS times out (60 s):
-    # counted at the end of the suite, so that other tests run meanwhile
-    KILLED_SESSIONS.append((proc.pid, killed_at))
-
-
-def test_credentials_are_never_printed_or_stored(tmp_path, template_store):
-    """A campaign against a real ``mlflow server`` with ``user:password@`` in the URI: the password is in no
-    output, no artifact, no param, no tag, no reproduce command."""
-    port = free_port()
-    shutil.copy(template_store, tmp_path / "srv.db")
-    with open(tmp_path / "server.log", "w") as logf:
-        server = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp_path}/srv.db", "--host",
-             "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=tmp_path, env=_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=logf,
-            stderr=subprocess.STDOUT, start_new_session=True)
-    plain = f"http://127.0.0.1:{port}"
-    secret = f"http://alice:s3cret@127.0.0.1:{port}"
-    try:
-        wait_for(lambda: http_get(f"{plain}/health", timeout=5)[0] == 200, 90, "mlflow server", proc=server)
-        good, bad = _synth_pair(tmp_path, 0.0)
-        texts = []
-        for args in (["run", good, bad, "--json"], ["run", good, bad], ["ladder"]):
-            proc = subprocess.Popen(bisector_cmd(*args, "--tracking-uri", secret, "--workdir", str(tmp_path / "wd"))
-                                    if args[0] == "run" else bisector_cmd(*args, "--tracking-uri", secret),
-                                    cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, start_new_session=True)
-            out, err, left = _finish(proc, 300)
-            assert proc.returncode == 0, err[-3000:]
-            assert left == []
-            texts += [out, err]
-        result = json.loads(texts[0])
-        assert result["tracking_uri"] == plain
-        assert all(r["reproduce"].startswith(f"MLFLOW_TRACKING_URI={plain} ") for r in result["ladder"])
-        assert f"at {plain} (" in texts[2]  # the final line of the plain run
-        client = _client(plain)
-        for run in _runs(client):
-            texts += [json.dumps(run.data.params), json.dumps(run.data.tags)]
-            stack = [None]
-            while stack:
-                for f in client.list_artifacts(run.info.run_id, stack.pop()):
-                    if f.is_dir:
-                        stack.append(f.path)
-                    else:
-                        texts.append(Path(client.download_artifacts(run.info.run_id, f.path, str(tmp_path))
-                                          ).read_text(errors="replace"))
-    finally:
-        end_session(server)
-    COUNTS["faults"] += 1
-    assert len(texts) > 20
-    leaks = [t[max(0, t.find("s3cret") - 80):t.find("s3cret") + 20] for t in texts if "s3cret" in t or "alice" in t]
-    COUNTS["leaks"] += len(leaks)
-    assert leaks == []
-
-
 def test_reliability_counts(request, tmp_path_factory):
     """The table the README quotes (run with -s to see it)."""
     for sid, killed_at in KILLED_SESSIONS:
@@ -446,7 +451,9 @@ def test_reliability_counts(request, tmp_path_factory):
             ("fault cases run", COUNTS["faults"]),
             ("finished trials lost across kills", COUNTS["trials_lost"]),
             ("finished trials re-run across kills", COUNTS["trials_rerun"]),
-            ("orphan processes", COUNTS["orphans"]), ("credentials shown or stored", COUNTS["leaks"])]
+            ("orphan processes", COUNTS["orphans"]),
+            (f"credentials shown or stored (outputs, params, tags, artifacts: {COUNTS['scanned']} texts)",
+             COUNTS["leaks"])]
     table = "\n".join(["| what | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
     print("\n" + table)
     (tmp_path_factory.getbasetemp() / "reliability.md").write_text(table + "\n")
