@@ -183,6 +183,8 @@ class _Campaign:
             found.name, found.changed = spec.name, _changes(spec)
             found.reproduce = self._reproduce(found.run_id)
             found.role = spec.role_text(len(self.p.knobs), self.p.seed)
+            if stable_after and found.verdict == Kind.STABLE and found.steps_run < (found.horizon or 0):
+                found.note = f"stable to step {found.steps_run} (bad failed at {self._bad_failed_at()})"
             self.ladder.rungs.append(found)
             self.emit("on_trial_reused", spec.name, found)
             self._judge_health(found)

@@ -24,7 +24,7 @@ def campaign(tmp_path_factory):
     proc = subprocess.run(
         [sys.executable, "-m", "bisector", "run", str(GOOD), str(BAD), "--json",
          "--tracking-uri", uri, "--workdir", str(tmp / "work"), "--experiment", "e2e"],
-        capture_output=True, text=True, cwd=tmp, env=env, timeout=600,
+        capture_output=True, text=True, cwd=tmp, env=env, timeout=1500,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout), uri, tmp, proc.stderr
