@@ -6,7 +6,6 @@ data come from the training script itself, so the probe sees what training saw.
 
 import torch
 import torch.nn.functional as F
-
 from train import DEFAULTS, build_model, make_data, merge
 
 PRIMARY_TERM = "ce"
