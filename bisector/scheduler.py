@@ -76,13 +76,15 @@ def _loopback_only():
     read it when ray was imported, so its module constant is set as well (and both restored after)."""
     from ray._private import ray_constants
 
-    saved_env, saved_const = os.environ.get(LOCAL_ONLY), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    saved_env, saved_const = os.environ.get(LOCAL_ONLY), vars(ray_constants).get("ENABLE_RAY_CLUSTER")
     os.environ[LOCAL_ONLY] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
+    if saved_const is not None:  # a later Ray may drop the constant; the GCS address check below still holds
+        ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
     finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved_const
+        if saved_const is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved_const
         if saved_env is None:
             os.environ.pop(LOCAL_ONLY, None)
         else:
