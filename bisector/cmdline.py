@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from .knobs import looks_numeric
 
 _OVERRIDE = re.compile(r"^(\+{0,2})([A-Za-z_][\w.\-/@]*)=(.*)$", re.S)
 
@@ -44,15 +45,7 @@ def typed(text: str) -> Any:
 
 
 def _is_flag(token: str) -> bool:
-    return token.startswith("--") and len(token) > 2 and not _number(token)
-
-
-def _number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
+    return token.startswith("--") and len(token) > 2 and not looks_numeric(token)
 
 
 def _set(config: dict, key: str, value: Any, line: str) -> None:

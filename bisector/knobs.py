@@ -108,7 +108,7 @@ def _type_problem(path: str, good: Recipe, g: Any, bad: Recipe, b: Any) -> str |
         return None
     hint = ""
     for side in (g, b):
-        if isinstance(side, str) and _looks_numeric(side):
+        if isinstance(side, str) and looks_numeric(side):
             hint = (f"; YAML reads {side!r} as a string (a float needs a dot, e.g. "
                     f"{side.replace('e', '.0e', 1) if 'e' in side.lower() and '.' not in side else side}), "
                     "write it as a number in both recipes")
@@ -116,7 +116,7 @@ def _type_problem(path: str, good: Recipe, g: Any, bad: Recipe, b: Any) -> str |
             f"on both sides{hint}")
 
 
-def _looks_numeric(text: str) -> bool:
+def looks_numeric(text: str) -> bool:
     try:
         float(text)
     except ValueError:
