@@ -377,6 +377,8 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
             c.loop(sched)
             c._answer()
             if c.ladder.not_finished:
+                if not c.answered:  # a budget stop: the partial result (e.g. lone reverts that already fixed bad)
+                    c.ladder.culprits = c.strategy.result().culprits
                 c.ladder.result = Result.NOT_FINISHED
         finished = True
     except KeyboardInterrupt:

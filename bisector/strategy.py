@@ -196,7 +196,11 @@ class Search:
     def result(self) -> StrategyResult:
         if self._stopped:
             return StrategyResult([], self._stopped[1], self._stopped[0], tried=self.tried(), notes=self.notes)
-        return self._result or StrategyResult(result=Result.NOT_FINISHED, tried=self.tried(), notes=self.notes)
+        if self._result is not None:
+            return self._result
+        # a budget stop returns the partial result: each knob whose lone revert already fixed bad
+        so_far = [k for k in self.knobs if self.known.get(self.all - {k.name}) is Outcome.PASS]
+        return StrategyResult(so_far, result=Result.NOT_FINISHED, tried=self.tried(), notes=self.notes)
 
     def order(self) -> list[str]:
         return list(self._order)

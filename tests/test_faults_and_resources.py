@@ -101,12 +101,14 @@ def test_fractional_gpus_and_trial_budget(tmp_path, local_ray):
     assert "Culprits so far: data.corpus" in out.ladder.culprit_line()
     assert {r.device_kind for r in out.ladder.rungs} == {"GPU"}
     assert all(r.device_seconds == pytest.approx(0.5 * r.wall_s, abs=0.01) for r in out.ladder.rungs)
-    # the rest of the campaign, resumed: only the two missing reverts (and the repair rung) train
+    # the rest of the campaign, resumed: only the two missing reverts, the answer's confirmation on the next
+    # seed and the repair rung train
     rest = campaign.run(None, None, opts(tmp_path, resume=out.parent_run_id))
     assert rest.parent_run_id == out.parent_run_id and rest.exit_code == 0
     assert sorted(k.name for k in rest.ladder.culprits) == ["data.corpus", "model.crf_reduction"]
     assert {r.name for r in rest.ladder.rungs if not r.reused} == {
-        "revert model.hidden_size", "revert model.crf_reduction", "repair crf_nll"}
+        "revert model.hidden_size", "revert model.crf_reduction", "repair crf_nll",
+        "revert data.corpus (seed +1)", "revert model.crf_reduction (seed +1)"}
 
 
 def test_max_hours_stops_cleanly_with_a_partial_ladder(tmp_path, local_ray):
