@@ -19,10 +19,10 @@ file, TensorBoard event files); prints a table:
   cpu     CPU seconds (user + sys) the subprocess used: one thread, imports included
   wall    seconds the subprocess ran (depends on how busy the machine is)
 
-    python examples/verify.py                          # everything, seeds 0 1 2
-    python examples/verify.py argparse_stdout --configs good bad --seeds 0
-    python examples/verify.py --list                   # the knobs of each example
-    python examples/verify.py argparse_stdout --configs bad+--label-noise=0.0
+    python benchmarks/examples.py                          # everything, seeds 0 1 2
+    python benchmarks/examples.py argparse_stdout --configs good bad --seeds 0
+    python benchmarks/examples.py --list                   # the knobs of each example
+    python benchmarks/examples.py argparse_stdout --configs bad+--label-noise=0.0
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "examples"
 
 # ---------------------------------------------------------------------------------------------
 # The examples: how to run one config, where its loss is, and its good and bad knob values.
