@@ -10,7 +10,8 @@ underlying run is written as a log at every cadence in ``logsim.CADENCES``
 crash-resume's replayed rows) and fed row by row to ``ClimbDetector``.
 
 Truth: the *climb start* is the first step after the best after which the
-clean curve (noise- and spike-free; for real curves a 21-step moving average)
+clean curve (noise- and spike-free; for real curves a 21-step moving average,
+101 for the noisy late climb)
 stays above best + 10% of (start - best); the *delay* is ``detected_at_step``
 minus that, and a detection before it is a false alarm. For ``nan`` runs the
 truth is the first non-finite step. The goals allow one logging interval: the
@@ -39,10 +40,11 @@ from logsim import CADENCES, Curve, climb_start, interval, log_rows  # noqa: E40
 
 from bisector.detector import DIVERGED, NAN, STABLE, ClimbDetector  # noqa: E402
 
-REAL_FAMILIES = {"good": "tagger healthy", "late-no-orphans": "tagger healthy", "v2-token-mean": "tagger healthy",
-                 "v1-sum": "tagger healthy", "bad": "tagger bad recipe", "sum": "tagger sum (slow, 7x)",
-                 "late-bad": "tagger late slow climb"}
-HORIZON = {"late-bad": 1200}  # the late climb as the trial saw it: cut at the recipe's 1200-step horizon
+REAL_FAMILIES = {"good": "tagger healthy", "late-10pct": "tagger healthy", "late-no-orphans": "tagger healthy",
+                 "v2-token-mean": "tagger healthy", "v1-sum": "tagger healthy", "bad": "tagger bad recipe",
+                 "sum": "tagger sum (slow, 7x)", "late": "tagger late slow climb"}
+HORIZON = {"late": 1200}  # the late climb as the trial saw it: cut at the recipe's 1200-step horizon
+SMOOTH = {"late": 101}  # its train CE is so noisy near 0.1-0.6 that a 21-step average still dips below 10%
 
 
 def real_curves() -> list[Curve]:
@@ -54,7 +56,8 @@ def real_curves() -> list[Curve]:
         if name not in REAL_FAMILIES:
             continue
         v = np.array(entry["train_ce"][: HORIZON.get(name)], dtype=float)
-        smooth = np.convolve(np.pad(v, 10, mode="edge"), np.ones(21) / 21, mode="valid")
+        k = SMOOTH.get(name, 21)
+        smooth = np.convolve(np.pad(v, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
         start = float(np.median(v[:5]))
         truth = None
         if not entry["healthy"]:

@@ -37,7 +37,8 @@ def logged_steps(n: int, cadence: str, rng: np.random.Generator) -> np.ndarray:
         lost = rng.random(n) < 0.01  # a lost chunk of the log
         gaps[lost] = rng.integers(100, 300, size=int(lost.sum()))
         steps = np.cumsum(np.concatenate([[1], gaps]))
-        return steps[steps <= n]
+        steps = steps[steps <= n]
+        return steps if steps[-1] == n else np.append(steps, n)  # the last row before it stopped
     c = int(cadence)
     first = 1 if rng.random() < 0.5 else c
     steps = np.arange(first, n + 1, c)

@@ -1,41 +1,44 @@
 """``ClimbDetector``: descent, then a sustained climb back toward the start (lower is better).
 
 Users log every step, every 10 or 50, or irregularly, so every time constant
-here is in *steps*, and each adapts to the logging interval seen so far (an
-average needs a few points whatever the cadence). Why each rule:
+here is in *steps* and adapts to the logging interval seen so far (``interval``:
+the median of the last 9 step gaps); a replayed step (a resumed log) is
+skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
 
-* A median of the last 3 points removes a single heavy-tailed outlier (one
-  bad batch, one bad row) without blurring a real change: it is the one rule
-  in points, because an outlier is one row whatever the cadence. An EMA of it
-  with a time constant of ``smooth`` steps is the *level*.
-* Severity ``(level - best) / (start - best)`` is comparable across loss
-  scales: a healthy run at 0.02 spiking to 0.04 is far from a run at 1.0
-  climbing back toward its starting 2.7.
-* A divergence needs a real descent first (so a bump during warmup, before any
-  descent, cannot fire), then a level above ``best + climb_frac * descent``
-  that is *still going up*: the least-squares slope of the points since that
-  crossing must be significantly positive and the level near its highest since
-  the crossing. The slope's noise is the window's own residuals pooled with the
-  noise measured before the crossing, so three points at a sparse cadence can
-  carry the test when the run is quiet and many are needed when it is noisy. A
-  transient spike jumps and then stays flat or falls, so its slope is not
-  significant: it never fires however tall it is.
-* The climb start is where the fitted line of the window crosses the threshold
-  (no EMA lag, no cadence quantisation).
-* At ``finish`` a curve that ends above ``end_frac`` of the way back from its
-  best toward its start (or above its start) is ``diverged`` whatever the
-  streaming test missed (a late slow climb cut by the horizon); ``flat`` (never
-  descended) and ``oscillating`` (large swings, no downward trend) are decided
-  there too; ``nan`` at once.
+* Outliers: a median of 3 points removes one bad batch or row; it is used
+  when the 3 points lie within ``median_steps`` (one moment), else a sparse
+  log's point stands alone (a median would cost a whole interval). An EMA with
+  a time constant of ``smooth`` steps makes the *level*.
+* Noise: the median second difference of the last 15 raw values, relative to
+  the level (a loss's noise scales with it): a trend's curvature, a spike or an
+  outlier moves it little. The *best* is the lowest median-of-3 level plus
+  twice its own noise, so the minimum of a noisy sparse log is not its luckiest
+  point. Severity ``(level - best) / (start - best)`` is scale-free.
+* A divergence needs a real descent first (``min_descent`` of the start, above
+  the noise, and a slow EMA that came down too, so a swing or a warmup bump is
+  not one), then a level above ``best + climb_frac * descent`` (the window opens;
+  it closes only below half that). Inside the window, after ``hold`` steps and
+  ``min_points`` points, at least ``rise`` of the way back and near its highest
+  since the window opened, the least-squares slope of the points must be
+  significantly positive (t >= ``t_min``, the residual variance pooled with the
+  noise measured before the window, worth ``prior_points`` points, so three
+  points carry a quiet sparse log), or the level must have stayed ``rise`` of the
+  way back for ``sustain`` steps without falling. A spike jumps, then stays flat
+  or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
+  within ``jump_steps``) restarts the ``hold`` and must not be followed by a fall,
+  so spikes stacked on spikes do not look like a climb.
+* The climb start is where the window's fitted line crosses ``best + climb_frac
+  * descent`` (moved back one interval for the median's lag): no EMA lag, no
+  cadence quantisation.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import replace
 
-from .verdict import _RUNNING, DIVERGED, FAILURES, FLAT, NAN, OSCILLATING, STABLE, Verdict, _Stream
+from .climb_finish import _EndRules
+from .verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
 
 
 def _decay(dt: float, tau: float) -> float:
@@ -43,19 +46,22 @@ def _decay(dt: float, tau: float) -> float:
     return 1.0 - math.exp(-dt / tau) if tau > 0 else 1.0
 
 
-class ClimbDetector(_Stream):
+class ClimbDetector(_EndRules, _Stream):
     """Descent, then a sustained climb back toward the start (lower is better). O(1) per point."""
 
     def __init__(
         self,
         *,
         smooth: float = 10.0,
+        median_steps: int = 20,
+        jump_steps: int = 10,
+        jump_frac: float = 0.15,
         start_steps: int = 5,
         min_descent: float = 0.25,
         climb_frac: float = 0.10,
         rise: float = 0.15,
-        hold: int = 30,
-        min_points: int = 2,
+        hold: int = 45,
+        min_points: int = 3,
         sustain: int = 200,
         t_min: float = 4.0,
         prior_points: float = 4.0,
@@ -64,13 +70,14 @@ class ClimbDetector(_Stream):
         slow: float = 100.0,
         trend: float = 0.10,
         flat_descent: float = 0.05,
-        end_frac: float = 0.25,
-        end_steps: int = 50,
+        end_frac: float = 0.15,
+        end_steps: int = 100,
         phase_switch: int | None = None,
     ):
-        self.smooth, self.start_steps, self.min_descent = smooth, start_steps, min_descent
+        self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
+        self.min_descent = min_descent
         self.climb_frac, self.rise, self.hold, self.min_points = climb_frac, rise, hold, min_points
-        self.sustain = sustain
+        self.sustain, self.jump_steps, self.jump_frac = sustain, jump_steps, jump_frac
         self.t_min, self.prior_points, self.near_max = t_min, prior_points, near_max
         self.swing, self.slow, self.trend, self.flat_descent = swing, slow, trend, flat_descent
         self.end_frac, self.end_steps, self.phase_switch = end_frac, end_steps, phase_switch
@@ -84,13 +91,18 @@ class ClimbDetector(_Stream):
         self._start = math.nan
         self._prev_step: int | None = None
         self._gaps: deque[int] = deque(maxlen=9)
+        self._steps: deque[int] = deque(maxlen=3)
         self._a = self._b = math.nan  # the two previous raw values (median of 3)
-        self._level = math.nan
+        self._level = self._low = math.nan
+        self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last two points
+        self._jump_at = -math.inf
+        self._after = [0.0] * 5  # least-squares sums of the median values since the last jump
         self._best = math.inf
         self._best_step: int | None = None
         self._dev = 0.0  # EMA of |median3 - level|
         self._d2: deque[float] = deque(maxlen=15)
         self._rel_noise = 0.0
+        self._still: deque[float] = deque(maxlen=31)  # relative second differences before the loss moved
         self._tail: deque[tuple[int, float]] = deque()  # the last end_steps of raw values (finish rule)
         self._cross: int | None = None
         self._last_cross: int | None = None
@@ -104,6 +116,7 @@ class ClimbDetector(_Stream):
         self._wmax = -math.inf
         self._wlevel0 = math.nan
         self._prior = 0.0
+        self._above_since: int | None = None  # since when the level is ``rise`` of the way back
 
     # -- the per-point update ---------------------------------------------------------------
     @property
@@ -125,8 +138,9 @@ class ClimbDetector(_Stream):
             dt = float(step - self._prev_step)
             self._gaps.append(step - self._prev_step)
         self._prev_step = step
+        self._steps.append(step)
         self._tail.append((step, value))
-        while self._tail[0][0] <= step - max(self.end_steps, 5 * self.interval):
+        while self._tail[0][0] <= step - max(self.end_steps, 8 * self.interval):
             self._tail.popleft()
         a, b = self._a, self._b
         self._a, self._b = b, value
@@ -136,24 +150,39 @@ class ClimbDetector(_Stream):
             # outlier moves little (|N(0, 6 s^2)| has median 1.65 s)
             self._d2.append(abs(value - 2 * b + a) / max(abs(self._level), 1e-300))
             self._rel_noise = sorted(self._d2)[len(self._d2) // 2] / 1.65
+            if self._head and abs(self._level - self._head[0]) <= self.trend * abs(self._head[0]):
+                self._still.append(self._d2[-1])
         if self._first_step is None:
             self._first_step = step
         if step - self._first_step < self.start_steps or not self._head:
             self._head.append(value)
             self._level = value if self._n == 1 else self._level + _decay(dt, self.smooth) * (value - self._level)
-            self._slow = self._first_slow = self._slow_min = self._level
+            self._slow = self._first_slow = self._slow_min = self._low = self._level
             return _RUNNING
         if self._start != self._start:
             self._start = sorted(self._head)[len(self._head) // 2]
-        m = value if a != a else (a if (a - b) * (a - value) <= 0 else b if (b - a) * (b - value) <= 0 else value)
+        m3 = value if a != a else a if (a - b) * (a - value) <= 0 else b if (b - a) * (b - value) <= 0 else value
+        # the climb is watched on the median of 3 points when they are close enough in steps to be one
+        # moment; further apart (a sparse log) the median would cost a whole interval, so the point itself
+        m = m3 if step - self._steps[0] <= self.median_steps else value
+        recent = [v for s, v in self._recent if s >= step - self.jump_steps]
+        if recent and self._best < math.inf:
+            # a jump (a rise of jump_frac of the descent over the last two points, if within jump_steps) is how
+            # a spike starts: a climb is confirmed only ``hold`` steps after the last one (spikes stacked on
+            # spikes look like a climb for a while)
+            noise = math.sqrt(self._prior) if self._cross is not None else self._noise  # not the jump's own
+            if m3 - min(recent) > max(4 * noise, self.jump_frac * (self._start - self._best)):
+                self._jump_at, self._after = step, [0.0] * 5
+        self._recent.append((step, m3))
         alpha = _decay(dt, self.smooth)
         level = self._level + alpha * (m - self._level)
         self._level = level
+        self._low += alpha * (m3 - self._low)
         self._dev += 0.05 * (abs(m - level) - self._dev)
         self._oscillation(level, dt)
-        # the best is the lowest level plus twice the level's own noise: the minimum of a noisy level is
-        # its luckiest point (on a sparse log the level is barely averaged), not where the loss bottomed
-        floor = level + 2 * self._noise * math.sqrt(alpha / (2 - alpha))
+        # the best is the lowest median level (one low outlier never sets it, at any cadence) plus twice
+        # its own noise: the minimum of a noisy level is its luckiest point, not where the loss bottomed
+        floor = self._low + 2 * self._noise * math.sqrt(alpha / (2 - alpha))
         if floor < self._best:
             self._best, self._best_step, self._cross = floor, step, None
             self._clear_window()
@@ -162,7 +191,8 @@ class ClimbDetector(_Stream):
             return _RUNNING
         start, best = self._start, self._best
         sev = (level - best) / (start - best)
-        if sev <= self.climb_frac:
+        if sev <= (self.climb_frac if self._cross is None else self.climb_frac / 2):
+            # (hysteresis: an open window closes only well below the threshold, not on every noisy dip)
             if self._cross is not None:
                 self._cross = None
                 self._clear_window()
@@ -179,19 +209,34 @@ class ClimbDetector(_Stream):
         self._wtt += t * t
         self._wty += t * m
         self._wyy += m * m
+        if self._jump_at > -math.inf:  # the trend since the last jump (least-squares sums)
+            u, after = float(step - self._jump_at), self._after
+            after[0] += 1
+            after[1] += u
+            after[2] += m
+            after[3] += u * u
+            after[4] += u * m
         if level > self._wmax:
             self._wmax = level
-        if self._w < self.min_points or t < self.hold or sev < self.rise:
+        if sev < self.rise:
+            self._above_since = None
+            return _RUNNING
+        if self._above_since is None:
+            self._above_since = step
+        if self._w < self.min_points or t < self.hold or step - self._jump_at < self.hold:
             return _RUNNING
         slack = max((1 - self.near_max) * (self._wmax - self._wlevel0), 2 * self._noise)
         if level < self._wmax - slack:  # fallen from its highest since the crossing: a spike recovering
             return _RUNNING
+        after = self._after
+        if self._jump_at >= self._cross and after[4] * after[0] < after[1] * after[2]:
+            return _RUNNING  # falling since the jump inside the window: a spike (on a spike) recovering
         fit = self._fit()
         if fit is None:
             return _RUNNING
         slope, se = fit
-        if slope >= self.t_min * se or (t >= self.sustain and self._w >= 4):
-            # still climbing, significantly; or up for ``sustain`` steps and not coming down
+        if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4):
+            # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
 
@@ -251,7 +296,8 @@ class ClimbDetector(_Stream):
         if slope <= 0:
             return self._cross
         # the median of 3 trails a ramp by one point: move the fitted line back by one interval
-        at = self._cross + self._wt / w + (thr - self._wy / w) / slope - self.interval
+        lag = self.interval if 2 * self.interval <= self.median_steps else 0.0
+        at = self._cross + self._wt / w + (thr - self._wy / w) / slope - lag
         lo = self._best_step or 0
         return int(round(min(max(at, lo), self._last_step)))
 
@@ -272,63 +318,6 @@ class ClimbDetector(_Stream):
         if not descent > self.min_descent * abs(self._start):
             return None
         return (self._level - self._best) / descent
-
-    def end_level(self) -> float:
-        """The median raw value over the last ``end_steps`` steps (at least 5 logging intervals)."""
-        vals = sorted(v for _, v in self._tail)
-        return vals[len(vals) // 2] if vals else math.nan
-
-    def failing_now(self, back: float | None = None, explode: float = 3.0) -> str | None:
-        """Why the curve seen so far is already failing, or None: for a run that crashed before its
-        streaming verdict was final (a crash that follows a climb is the recipe failing, not a bug).
-
-        In order: a non-finite value was logged; the last value is ``explode`` times the start or
-        more; the last value and the level are both above the start after a real descent; the
-        verdict is already ``diverged``; or the level is more than ``back`` (default ``end_frac``,
-        the finish-time rule's share) of the way back from the best toward the start."""
-        if self._verdict.kind == NAN or (self._last is not None and not math.isfinite(self._last)):
-            return "became non-finite"
-        start = self._start if self._start == self._start else (self._head[0] if self._head else math.nan)
-        last = self._last
-        if last is not None and start == start and start > 0 and last >= explode * start:
-            return f"exploded to {last / start:.1f}x its start ({start:.4g} -> {last:.4g})"
-        sev = self.severity
-        if sev is not None and last is not None and last > start and self._level > start:
-            return f"climbed back above its start ({start:.4g} -> {last:.4g})"
-        if self._verdict.kind == DIVERGED or (sev is not None and sev > (self.end_frac if back is None else back)):
-            return f"climbed back {sev:.0%} of its descent" if sev is not None else "climbed back toward its start"
-        return None
-
-    def finish(self) -> Verdict:
-        if self._verdict is not _RUNNING:
-            return self._verdict
-        start = self._start if self._start == self._start else (self._head[0] if self._head else math.nan)
-        begun = self._start == self._start
-        descended = begun and start - self._best > self.flat_descent * abs(start)
-        trend_down = self._slow < (1 - self.trend) * self._first_slow
-        if self._switched_at is not None and not descended and begun:
-            # the reference restarted at the phase switch and the loss never came down from there
-            self._verdict = replace(self._snapshot(DIVERGED, self._last_step), climb_start_step=self._switched_at)
-            return self._verdict
-        end = self.end_level()
-        if begun and descended and (end > start or (self._descended() and self._ends_high(end))):
-            sev = (end - self._best) / (start - self._best)
-            self._verdict = self._snapshot(DIVERGED, self._last_step, sev)
-            return self._verdict
-        if self._swings >= 4 and not trend_down:
-            kind = OSCILLATING
-        elif not descended and begun:
-            kind = FLAT
-        else:
-            kind = STABLE
-        self._verdict = self._snapshot(kind, self._last_step if kind != STABLE else None, self.severity)
-        return self._verdict
-
-    def _ends_high(self, end: float) -> bool:
-        """The end is more than ``end_frac`` of the way back, by more than its own noise."""
-        descent = self._start - self._best
-        k = max(len(self._tail), 1)
-        return end - self._best > max(self.end_frac * descent, 3 * 1.25 * self._noise / math.sqrt(k))
 
     @property
     def swings(self) -> int:
