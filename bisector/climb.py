@@ -57,6 +57,7 @@ class ClimbDetector(_EndRules, _Stream):
         jump_steps: int = 10,
         jump_frac: float = 0.15,
         start_steps: int = 5,
+        floor_sigmas: float = 2.0,
         min_descent: float = 0.25,
         climb_frac: float = 0.10,
         rise: float = 0.15,
@@ -71,11 +72,11 @@ class ClimbDetector(_EndRules, _Stream):
         trend: float = 0.10,
         flat_descent: float = 0.05,
         end_frac: float = 0.15,
-        end_steps: int = 100,
+        end_steps: int = 30,
         phase_switch: int | None = None,
     ):
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
-        self.min_descent = min_descent
+        self.min_descent, self.floor_sigmas = min_descent, floor_sigmas
         self.climb_frac, self.rise, self.hold, self.min_points = climb_frac, rise, hold, min_points
         self.sustain, self.jump_steps, self.jump_frac = sustain, jump_steps, jump_frac
         self.t_min, self.prior_points, self.near_max = t_min, prior_points, near_max
@@ -140,7 +141,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._prev_step = step
         self._steps.append(step)
         self._tail.append((step, value))
-        while self._tail[0][0] <= step - max(self.end_steps, 8 * self.interval):
+        while self._tail[0][0] <= step - max(self.end_steps, 5 * self.interval):
             self._tail.popleft()
         a, b = self._a, self._b
         self._a, self._b = b, value
@@ -182,7 +183,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._oscillation(level, dt)
         # the best is the lowest median level (one low outlier never sets it, at any cadence) plus twice
         # its own noise: the minimum of a noisy level is its luckiest point, not where the loss bottomed
-        floor = self._low + 2 * self._noise * math.sqrt(alpha / (2 - alpha))
+        floor = self._low + self.floor_sigmas * self._noise * math.sqrt(alpha / (2 - alpha))
         if floor < self._best:
             self._best, self._best_step, self._cross = floor, step, None
             self._clear_window()

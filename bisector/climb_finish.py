@@ -9,9 +9,10 @@ it stops:
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
 * ``diverged`` at finish: after a real descent, it ends above its start, or
-  more than ``end_frac`` of the way back from its best toward its start and
+  more than ``end_frac`` of the way back from its best (the higher of the
+  streaming best and the slow EMA's lowest point) toward its start and
   above the best by three standard errors of its end (the median of the last
-  ``end_steps`` steps, at least 8 intervals): a curve that ends far above its
+  ``end_steps`` steps, at least 5 intervals): a curve that ends far above its
   best is never ``stable``, whatever the streaming test missed (a late slow
   climb cut by the horizon, a climb on a log too sparse or noisy to confirm).
 """
@@ -28,7 +29,7 @@ class _EndRules:
     """Mixed into ``ClimbDetector``; uses its state (``_start``, ``_best``, ``_tail``, ...)."""
 
     def end_level(self) -> float:
-        """The median raw value over the last ``end_steps`` steps (at least 8 logging intervals)."""
+        """The median raw value over the last ``end_steps`` steps (at least 5 logging intervals)."""
         vals = sorted(v for _, v in self._tail)
         return vals[len(vals) // 2] if vals else math.nan
 
@@ -66,7 +67,8 @@ class _EndRules:
             self._verdict = replace(self._snapshot(DIVERGED, self._last_step), climb_start_step=self._switched_at)
             return self._verdict
         end = self.end_level()
-        sev = (end - self._best) / (start - self._best) if begun and start > self._best < math.inf else None
+        best = self._floor()
+        sev = (end - best) / (start - best) if begun and start > best < math.inf else None
         if self._swings >= 4 and not trend_down:
             kind = OSCILLATING  # its end is wherever the last swing left it
         elif begun and descended and (end > start or (self._descended() and self._ends_high(end))):
@@ -92,10 +94,13 @@ class _EndRules:
 
     def _ends_high(self, end: float) -> bool:
         """The end is more than ``end_frac`` of the way back, and above the best by more than three
-        standard errors of the end (from the spread of the last points themselves)."""
-        descent = self._start - self._best
-        tail = [v for _, v in self._tail]
-        mad = sorted(abs(v - end) for v in tail)[len(tail) // 2]
-        se = 1.4826 * 1.25 * mad / math.sqrt(len(tail))
-        return end - self._best > max(self.end_frac * descent, 3 * se)
+        standard errors of the end (a median of the tail's points, at the trend-free point noise)."""
+        se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._tail))
+        best = self._floor()
+        return end - best > max(self.end_frac * (self._start - best), 3 * se)
+
+    def _floor(self) -> float:
+        """The best the end is compared with: the streaming best, or the slow EMA's lowest point if that
+        is higher (on a long plateau the lowest of many noisy levels is lower than where the loss sat)."""
+        return max(self._best, self._slow_min)
 
