@@ -98,7 +98,7 @@ def run(seeds, n, real, peers=None, peer_n=0):
                                 "run": (seed, i)})
                 if peers and c.expect in ("stable", "diverged", "nan") and (i % max(1, n // peer_n or 1) == 0):
                     for name, fn in peers.items():
-                        peer_results.append({"rule": name, "family": c.family, "cadence": cad,
+                        peer_results.append({"rule": name, "family": c.family, "cadence": cad, "run": (seed, i),
                                              "interval": interval(rows), "expect": c.expect, "truth": c.truth,
                                              "at": fn(rows)})
     return results, peer_results
@@ -207,7 +207,7 @@ def tables(results) -> str:
 def peer_table(peer_results, ours) -> str:
     head = ["rule", "cadence", "false alarms", "recall", "median delay", "p90 delay"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    keys = {(r["family"], r["cadence"], r["truth"], r["expect"]) for r in peer_results}
+    keys = {(r["run"], r["cadence"]) for r in peer_results}
     for name in dict.fromkeys(r["rule"] for r in peer_results):
         for cad in CADENCES:
             rs = [r for r in peer_results if r["rule"] == name and r["cadence"] == cad]
@@ -217,7 +217,7 @@ def peer_table(peer_results, ours) -> str:
             out.append(f"| {name} | {cad} | {fa}/{len(rs)} | {fmt(len(d) / len(bad), True)} | "
                        f"{fmt(statistics.median(d) if d else None)} | {fmt(np.percentile(d, 90) if d else None)} |")
     for cad in CADENCES:
-        rs = [r for r in ours if r["cadence"] == cad and (r["family"], cad, r["truth"], r["expect"]) in keys]
+        rs = [r for r in ours if r["cadence"] == cad and (r["run"], cad) in keys]
         s = score(rs)
         out.append(f"| **bisector ClimbDetector** | {cad} | {s['fa']}/{s['curves']} | {fmt(s['recall'], True)} | "
                    f"{fmt(s['med'])} | {fmt(s['p90'])} |")

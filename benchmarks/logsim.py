@@ -56,7 +56,8 @@ def log_rows(curve: Curve, cadence: str, rng: np.random.Generator, *, mean: bool
     if mean:  # the mean over the steps since the previous row (a nan in there makes it nan)
         csum = np.concatenate([[0.0], np.cumsum(curve.values)])
         prev = np.concatenate([[0], steps[:-1]])
-        vals = (csum[steps] - csum[prev]) / (steps - prev)
+        with np.errstate(invalid="ignore"):  # inf - inf after an overflow: nan, as the mean would be
+            vals = (csum[steps] - csum[prev]) / (steps - prev)
     else:
         vals = curve.values[steps - 1]
     rows = list(zip(steps.tolist(), vals.tolist(), strict=True))

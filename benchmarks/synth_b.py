@@ -45,7 +45,7 @@ def _descent(rng: np.random.Generator, n: int, start: float, floor: float) -> np
         u = w * np.exp(-t / rng.uniform(10, 60)) + (1 - w) * np.exp(-t / rng.uniform(n / 20, n / 5))
     else:
         d = rng.uniform(30, 300)  # a plateau at the start, then the drop
-        gate = (1 + np.exp((t - d) / rng.uniform(5, 30))) ** -0.3
+        gate = (1 + np.exp(np.minimum((t - d) / rng.uniform(5, 30), 700))) ** -0.3
         u = gate * np.exp(-np.maximum(t - d, 0) / rng.uniform(n / 30, n / 6))
         u = u / u[0]
     return floor + (start - floor) * u

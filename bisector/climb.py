@@ -92,10 +92,12 @@ class ClimbDetector(_EndRules, _Stream):
         self._start = math.nan
         self._prev_step: int | None = None
         self._gaps: deque[int] = deque(maxlen=9)
+        self._interval = 1.0
         self._steps: deque[int] = deque(maxlen=3)
         self._a = self._b = math.nan  # the two previous raw values (median of 3)
         self._level = self._low = math.nan
-        self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last two points
+        self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last 2 points
+        self._last_rise = 0.0
         self._jump_at = -math.inf
         self._after = [0.0] * 5  # least-squares sums of the median values since the last jump
         self._best = math.inf
@@ -123,9 +125,7 @@ class ClimbDetector(_EndRules, _Stream):
     @property
     def interval(self) -> float:
         """The logging interval seen so far (median of the last 9 step gaps; 1 before two points)."""
-        if not self._gaps:
-            return 1.0
-        return float(sorted(self._gaps)[len(self._gaps) // 2])
+        return self._interval
 
     def update(self, step: int, value: float) -> Verdict:
         value = self._take(step, value)
@@ -137,7 +137,11 @@ class ClimbDetector(_EndRules, _Stream):
         dt = 1.0
         if self._prev_step is not None:
             dt = float(step - self._prev_step)
-            self._gaps.append(step - self._prev_step)
+            gaps = self._gaps
+            if len(gaps) < 9 or gaps[0] != step - self._prev_step or gaps[-1] != gaps[0]:
+                gaps.append(step - self._prev_step)
+                self._interval = float(sorted(gaps)[len(gaps) // 2])
+            # (a regular log's gaps are all equal: the median cannot change, so it is not recomputed)
         self._prev_step = step
         self._steps.append(step)
         self._tail.append((step, value))
@@ -166,14 +170,16 @@ class ClimbDetector(_EndRules, _Stream):
         # the climb is watched on the median of 3 points when they are close enough in steps to be one
         # moment; further apart (a sparse log) the median would cost a whole interval, so the point itself
         m = m3 if step - self._steps[0] <= self.median_steps else value
-        recent = [v for s, v in self._recent if s >= step - self.jump_steps]
-        if recent and self._best < math.inf:
-            # a jump (a rise of jump_frac of the descent over the last two points, if within jump_steps) is how
-            # a spike starts: a climb is confirmed only ``hold`` steps after the last one (spikes stacked on
-            # spikes look like a climb for a while)
+        if self._best < math.inf:
+            # a jump (a rise of jump_frac of the descent over the last two points within jump_steps, out of a
+            # level that was not already rising) is how a spike starts: a climb is confirmed only ``hold``
+            # steps after the last one (spikes stacked on spikes look like a climb for a while)
             noise = math.sqrt(self._prior) if self._cross is not None else self._noise  # not the jump's own
-            if m3 - min(recent) > max(4 * noise, self.jump_frac * (self._start - self._best)):
+            need = max(4 * noise, self.jump_frac * (self._start - self._best))
+            rise = self._rise(step, m3)
+            if rise > need and self._last_rise <= need:
                 self._jump_at, self._after = step, [0.0] * 5
+            self._last_rise = rise
         self._recent.append((step, m3))
         alpha = _decay(dt, self.smooth)
         level = self._level + alpha * (m - self._level)
@@ -240,6 +246,11 @@ class ClimbDetector(_EndRules, _Stream):
             # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
+
+    def _rise(self, step: int, m3: float) -> float:
+        """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""
+        before = [v for s, v in self._recent if s >= step - self.jump_steps]
+        return m3 - min(before) if before else 0.0
 
     @property
     def _noise(self) -> float:

@@ -28,6 +28,9 @@ from .verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
 class _EndRules:
     """Mixed into ``ClimbDetector``; uses its state (``_start``, ``_best``, ``_tail``, ...)."""
 
+    judged_at_end = False
+    """True when ``diverged`` came from the end-of-run rule, not from a climb confirmed while streaming."""
+
     def end_level(self) -> float:
         """The median raw value over the last ``end_steps`` steps (at least 5 logging intervals)."""
         vals = sorted(v for _, v in self._tail)
@@ -73,6 +76,7 @@ class _EndRules:
             kind = OSCILLATING  # its end is wherever the last swing left it
         elif begun and descended and (end > start or (self._descended() and self._ends_high(end))):
             kind = DIVERGED  # the finish-time rule: it ends far back toward (or above) its start
+            self.judged_at_end = True
         elif not descended and begun:
             kind = FLAT
         else:

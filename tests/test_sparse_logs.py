@@ -123,13 +123,15 @@ def test_a_curve_that_ends_above_its_start_is_never_stable():
     assert v.kind == DIVERGED and v.detected_at_step == 1000 and v.last_value > v.start_value
 
 
-def test_a_curve_that_ends_far_back_toward_its_start_is_diverged_at_finish():
+def test_a_curve_that_ends_far_back_toward_its_start_is_diverged_at_finish(tmp_path):
     """Every 10 steps, the climb in the last 40 steps: 4 points, too few to confirm while streaming."""
     values, _ = climb(n=1000, at=960, dur=100)
     det = ClimbDetector()
     assert not any(det.update(s, v).final for s, v in every(values, 10))
     v = det.finish()
-    assert v.kind == DIVERGED and v.detected_at_step == 1000 and 0.15 < v.severity < 1
+    assert v.kind == DIVERGED and v.detected_at_step == 1000 and 0.15 < v.severity < 1 and det.judged_at_end
+    out = fingerprint(_write(tmp_path / "end.csv", every(values, 10)))
+    assert out["verdict"] == DIVERGED and "ended" in out["evidence"] and "still rising" not in out["evidence"]
 
 
 def test_a_healthy_curve_ending_near_its_best_stays_stable():
