@@ -75,9 +75,13 @@ def _g(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
-def evidence(metric: str, v: Verdict, swings: int = 0, up: bool = False) -> str:
+def evidence(metric: str, v: Verdict, swings: int = 0, up: bool = False, at_end: bool = False) -> str:
     if v.kind == NAN:
         return f"{metric} became non-finite ({v.last_value}) at step {v.detected_at_step}"
+    if v.kind == DIVERGED and at_end and v.severity is not None and v.best_value is not None:
+        return (f"{metric} fell from {_g(v.start_value)} to {_g(v.best_value)} at step {v.best_step} and ended "
+                f"{v.severity:.0%} of the way back to the start (last {_g(v.last_value)} at step {v.last_step}): "
+                "a run that ends that far above its best is not stable")
     if v.kind == DIVERGED and v.best_value is not None and v.start_value is not None and v.severity is not None:
         return (f"{metric} rose from {_g(v.best_value)} at step {v.best_step} to {_g(v.last_value)} at step "
                 f"{v.detected_at_step}, {v.severity:.0%} of the way back to the start ({_g(v.start_value)}), "
@@ -127,8 +131,9 @@ def fingerprint(
         _multitask(losses, detectors, stagnant_below, others_above, evid)
     top = min(reports, key=lambda r: SEVERITY_ORDER.index(r.verdict.kind))
     v = top.verdict
+    det = detectors[top.metric]
     sentence = evid.get(top.metric) or evidence(
-        top.metric, v, getattr(detectors[top.metric], "swings", 0), top.direction == "rising")
+        top.metric, v, getattr(det, "swings", 0), top.direction == "rising", getattr(det, "judged_at_end", False))
     return Fingerprint(v.kind, top.metric, v.best_step, v.best_value, v.climb_start_step, v.detected_at_step,
                        sentence, log.source, reports)
 

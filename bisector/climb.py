@@ -1,0 +1,340 @@
+"""``ClimbDetector``: descent, then a sustained climb back toward the start (lower is better).
+
+Users log every step, every 10 or 50, or irregularly, so every time constant
+here is in *steps* and adapts to the logging interval seen so far (``interval``:
+the median of the last 9 step gaps); a replayed step (a resumed log) is
+skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
+
+* Outliers: a median of 3 points removes one bad batch or row; it is used
+  when the 3 points lie within ``median_steps`` (one moment), else a sparse
+  log's point stands alone (a median would cost a whole interval). An EMA with
+  a time constant of ``smooth`` steps makes the *level*.
+* Noise: the median second difference of the last 15 raw values, relative to
+  the level (a loss's noise scales with it): a trend's curvature, a spike or an
+  outlier moves it little. The *best* is the lowest median-of-3 level plus
+  twice its own noise, so the minimum of a noisy sparse log is not its luckiest
+  point. Severity ``(level - best) / (start - best)`` is scale-free.
+* A divergence needs a real descent first (``min_descent`` of the start, above
+  the noise, and a slow EMA that came down too, so a swing or a warmup bump is
+  not one), then a level above ``best + climb_frac * descent`` (the window opens;
+  it closes only below half that). Inside the window, after ``hold`` steps and
+  ``min_points`` points, at least ``rise`` of the way back and near its highest
+  since the window opened, the least-squares slope of the points must be
+  significantly positive (t >= ``t_min``, the residual variance pooled with the
+  noise measured before the window, worth ``prior_points`` points, so three
+  points carry a quiet sparse log), or the level must have stayed ``rise`` of the
+  way back for ``sustain`` steps without falling. A spike jumps, then stays flat
+  or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
+  within ``jump_steps``) restarts the ``hold`` and must not be followed by a fall,
+  so spikes stacked on spikes do not look like a climb.
+* The climb start is where the window's fitted line crosses ``best + climb_frac
+  * descent`` (moved back one interval for the median's lag): no EMA lag, no
+  cadence quantisation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from .climb_finish import _EndRules
+from .verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
+
+
+def _decay(dt: float, tau: float) -> float:
+    """EMA weight of a new point ``dt`` steps after the previous one, for a time constant of ``tau`` steps."""
+    return 1.0 - math.exp(-dt / tau) if tau > 0 else 1.0
+
+
+class ClimbDetector(_EndRules, _Stream):
+    """Descent, then a sustained climb back toward the start (lower is better). O(1) per point."""
+
+    def __init__(
+        self,
+        *,
+        smooth: float = 10.0,
+        median_steps: int = 20,
+        jump_steps: int = 10,
+        jump_frac: float = 0.15,
+        start_steps: int = 5,
+        floor_sigmas: float = 2.0,
+        min_descent: float = 0.25,
+        climb_frac: float = 0.10,
+        rise: float = 0.15,
+        hold: int = 45,
+        min_points: int = 3,
+        sustain: int = 200,
+        t_min: float = 4.0,
+        prior_points: float = 4.0,
+        near_max: float = 0.75,
+        swing: float = 0.2,
+        slow: float = 100.0,
+        trend: float = 0.10,
+        flat_descent: float = 0.05,
+        end_frac: float = 0.15,
+        end_steps: int = 30,
+        phase_switch: int | None = None,
+    ):
+        self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
+        self.min_descent, self.floor_sigmas = min_descent, floor_sigmas
+        self.climb_frac, self.rise, self.hold, self.min_points = climb_frac, rise, hold, min_points
+        self.sustain, self.jump_steps, self.jump_frac = sustain, jump_steps, jump_frac
+        self.t_min, self.prior_points, self.near_max = t_min, prior_points, near_max
+        self.swing, self.slow, self.trend, self.flat_descent = swing, slow, trend, flat_descent
+        self.end_frac, self.end_steps, self.phase_switch = end_frac, end_steps, phase_switch
+        self._switched_at: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._n = 0
+        self._first_step: int | None = None
+        self._head: list[float] = []
+        self._start = math.nan
+        self._prev_step: int | None = None
+        self._gaps: deque[int] = deque(maxlen=9)
+        self._interval = 1.0
+        self._steps: deque[int] = deque(maxlen=3)
+        self._a = self._b = math.nan  # the two previous raw values (median of 3)
+        self._level = self._low = math.nan
+        self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last 2 points
+        self._last_rise = 0.0
+        self._jump_at = -math.inf
+        self._after = [0.0] * 5  # least-squares sums of the median values since the last jump
+        self._best = math.inf
+        self._best_step: int | None = None
+        self._dev = 0.0  # EMA of |median3 - level|
+        self._d2: deque[float] = deque(maxlen=15)
+        self._rel_noise = 0.0
+        self._still: deque[float] = deque(maxlen=31)  # relative second differences before the loss moved
+        self._tail: deque[tuple[int, float]] = deque()  # the last end_steps of raw values (finish rule)
+        self._cross: int | None = None
+        self._last_cross: int | None = None
+        self._clear_window()
+        self._slow = self._slow_min = self._first_slow = math.nan
+        self._side = 0
+        self._swings = 0
+
+    def _clear_window(self) -> None:
+        self._w = self._wt = self._wy = self._wtt = self._wty = self._wyy = 0.0
+        self._wmax = -math.inf
+        self._wlevel0 = math.nan
+        self._prior = 0.0
+        self._above_since: int | None = None  # since when the level is ``rise`` of the way back
+
+    # -- the per-point update ---------------------------------------------------------------
+    @property
+    def interval(self) -> float:
+        """The logging interval seen so far (median of the last 9 step gaps; 1 before two points)."""
+        return self._interval
+
+    def update(self, step: int, value: float) -> Verdict:
+        value = self._take(step, value)
+        if value is None:
+            return self._verdict
+        if self.phase_switch is not None and step >= self.phase_switch and self._n and self._phase_pending():
+            self._reset()
+        self._n += 1
+        dt = 1.0
+        if self._prev_step is not None:
+            dt = float(step - self._prev_step)
+            gaps = self._gaps
+            if len(gaps) < 9 or gaps[0] != step - self._prev_step or gaps[-1] != gaps[0]:
+                gaps.append(step - self._prev_step)
+                self._interval = float(sorted(gaps)[len(gaps) // 2])
+            # (a regular log's gaps are all equal: the median cannot change, so it is not recomputed)
+        self._prev_step = step
+        self._steps.append(step)
+        self._tail.append((step, value))
+        while self._tail[0][0] <= step - max(self.end_steps, 5 * self.interval):
+            self._tail.popleft()
+        a, b = self._a, self._b
+        self._a, self._b = b, value
+        if a == a and self._level == self._level:
+            # a point's noise, relative to the level (the noise of a loss scales with it): the median
+            # second difference of the last 15 raw values, which a trend's curvature, a spike or an
+            # outlier moves little (|N(0, 6 s^2)| has median 1.65 s)
+            self._d2.append(abs(value - 2 * b + a) / max(abs(self._level), 1e-300))
+            self._rel_noise = sorted(self._d2)[len(self._d2) // 2] / 1.65
+            if self._head and abs(self._level - self._head[0]) <= self.trend * abs(self._head[0]):
+                self._still.append(self._d2[-1])
+        if self._first_step is None:
+            self._first_step = step
+        if step - self._first_step < self.start_steps or not self._head:
+            self._head.append(value)
+            self._level = value if self._n == 1 else self._level + _decay(dt, self.smooth) * (value - self._level)
+            self._slow = self._first_slow = self._slow_min = self._low = self._level
+            return _RUNNING
+        if self._start != self._start:
+            self._start = sorted(self._head)[len(self._head) // 2]
+        m3 = value if a != a else a if (a - b) * (a - value) <= 0 else b if (b - a) * (b - value) <= 0 else value
+        # the climb is watched on the median of 3 points when they are close enough in steps to be one
+        # moment; further apart (a sparse log) the median would cost a whole interval, so the point itself
+        m = m3 if step - self._steps[0] <= self.median_steps else value
+        if self._best < math.inf:
+            # a jump (a rise of jump_frac of the descent over the last two points within jump_steps, out of a
+            # level that was not already rising) is how a spike starts: a climb is confirmed only ``hold``
+            # steps after the last one (spikes stacked on spikes look like a climb for a while)
+            noise = math.sqrt(self._prior) if self._cross is not None else self._noise  # not the jump's own
+            need = max(4 * noise, self.jump_frac * (self._start - self._best))
+            rise = self._rise(step, m3)
+            if rise > need and self._last_rise <= need:
+                self._jump_at, self._after = step, [0.0] * 5
+            self._last_rise = rise
+        self._recent.append((step, m3))
+        alpha = _decay(dt, self.smooth)
+        level = self._level + alpha * (m - self._level)
+        self._level = level
+        self._low += alpha * (m3 - self._low)
+        self._dev += 0.05 * (abs(m - level) - self._dev)
+        self._oscillation(level, dt)
+        # the best is the lowest median level (one low outlier never sets it, at any cadence) plus twice
+        # its own noise: the minimum of a noisy level is its luckiest point, not where the loss bottomed
+        floor = self._low + self.floor_sigmas * self._noise * math.sqrt(alpha / (2 - alpha))
+        if floor < self._best:
+            self._best, self._best_step, self._cross = floor, step, None
+            self._clear_window()
+            return _RUNNING
+        if not self._descended():
+            return _RUNNING
+        start, best = self._start, self._best
+        sev = (level - best) / (start - best)
+        if sev <= (self.climb_frac if self._cross is None else self.climb_frac / 2):
+            # (hysteresis: an open window closes only well below the threshold, not on every noisy dip)
+            if self._cross is not None:
+                self._cross = None
+                self._clear_window()
+            return _RUNNING
+        if self._cross is None:
+            self._cross = self._last_cross = step
+            self._wlevel0 = level
+            self._prior = self._noise * self._noise
+        # least-squares slope of the median values since the crossing (O(1) sums)
+        t = float(step - self._cross)
+        self._w += 1
+        self._wt += t
+        self._wy += m
+        self._wtt += t * t
+        self._wty += t * m
+        self._wyy += m * m
+        if self._jump_at > -math.inf:  # the trend since the last jump (least-squares sums)
+            u, after = float(step - self._jump_at), self._after
+            after[0] += 1
+            after[1] += u
+            after[2] += m
+            after[3] += u * u
+            after[4] += u * m
+        if level > self._wmax:
+            self._wmax = level
+        if sev < self.rise:
+            self._above_since = None
+            return _RUNNING
+        if self._above_since is None:
+            self._above_since = step
+        if self._w < self.min_points or t < self.hold or step - self._jump_at < self.hold:
+            return _RUNNING
+        slack = max((1 - self.near_max) * (self._wmax - self._wlevel0), 2 * self._noise)
+        if level < self._wmax - slack:  # fallen from its highest since the crossing: a spike recovering
+            return _RUNNING
+        after = self._after
+        if self._jump_at >= self._cross and after[4] * after[0] < after[1] * after[2]:
+            return _RUNNING  # falling since the jump inside the window: a spike (on a spike) recovering
+        fit = self._fit()
+        if fit is None:
+            return _RUNNING
+        slope, se = fit
+        if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4):
+            # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
+            self._verdict = self._snapshot(DIVERGED, step, sev)
+        return self._verdict
+
+    def _rise(self, step: int, m3: float) -> float:
+        """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""
+        before = [v for s, v in self._recent if s >= step - self.jump_steps]
+        return m3 - min(before) if before else 0.0
+
+    @property
+    def _noise(self) -> float:
+        """A point's noise (standard deviation) at the current level."""
+        return self._rel_noise * abs(self._level)
+
+    def _fit(self) -> tuple[float, float] | None:
+        """(slope, its standard error) of the window, residual variance pooled with the noise before it."""
+        w = self._w
+        sxx = self._wtt - self._wt * self._wt / w
+        sxy = self._wty - self._wt * self._wy / w
+        syy = self._wyy - self._wy * self._wy / w
+        if sxx <= 0 or sxy <= 0:
+            return None
+        slope = sxy / sxx
+        ssr = max(syy - slope * sxy, 0.0)
+        var = (ssr + self.prior_points * self._prior) / (w - 2 + self.prior_points)
+        return slope, math.sqrt(max(var, 1e-300) / sxx)
+
+    def _descended(self) -> bool:
+        """A real descent: a clear share of the start, above the noise, and not a swing."""
+        start, descent = self._start, self._start - self._best
+        if descent <= self.min_descent * abs(start) or descent <= 4 * self._dev:
+            return False
+        return start - self._slow_min > self.trend * abs(start)
+
+    def _phase_pending(self) -> bool:
+        """True once, at the first point at or after the phase switch."""
+        self._switched_at, self.phase_switch = self.phase_switch, None
+        return True
+
+    def _oscillation(self, level: float, dt: float) -> None:
+        """Count swings of the level across a slow EMA larger than ``swing`` of it."""
+        self._slow += _decay(dt, max(self.slow, 5 * self.interval)) * (level - self._slow)
+        if self._slow < self._slow_min:
+            self._slow_min = self._slow
+        gap = level - self._slow
+        if abs(gap) > self.swing * abs(self._slow):
+            side = 1 if gap > 0 else -1
+            if side != self._side:
+                self._swings += self._side != 0
+                self._side = side
+
+    # -- verdicts ---------------------------------------------------------------------------
+    def _climb_start(self) -> int | None:
+        """Where the window's fitted line crosses ``best + climb_frac * descent``."""
+        if self._cross is None:
+            return self._last_cross
+        thr = self._best + self.climb_frac * (self._start - self._best)
+        w = self._w
+        sxx = self._wtt - self._wt * self._wt / w if w else 0.0
+        if w < 2 or sxx <= 0:
+            return self._cross
+        slope = (self._wty - self._wt * self._wy / w) / sxx
+        if slope <= 0:
+            return self._cross
+        # the median of 3 trails a ramp by one point: move the fitted line back by one interval
+        lag = self.interval if 2 * self.interval <= self.median_steps else 0.0
+        at = self._cross + self._wt / w + (thr - self._wy / w) / slope - lag
+        lo = self._best_step or 0
+        return int(round(min(max(at, lo), self._last_step)))
+
+    def _snapshot(self, kind: str, step: int | None, severity: float | None = None) -> Verdict:
+        return Verdict(
+            kind=kind, best_step=self._best_step,
+            best_value=None if math.isinf(self._best) else self._best,
+            climb_start_step=self._climb_start() if kind == DIVERGED else None,
+            detected_at_step=step if kind in FAILURES else None,
+            start_value=None if self._start != self._start else self._start,
+            last_value=self._last, last_step=self._last_step, severity=severity, points=self.points,
+        )
+
+    @property
+    def severity(self) -> float | None:
+        """How far back toward the start the level is, as a share of the descent (None before a descent)."""
+        descent = self._start - self._best
+        if not descent > self.min_descent * abs(self._start):
+            return None
+        return (self._level - self._best) / descent
+
+    @property
+    def swings(self) -> int:
+        return self._swings
+
+    @property
+    def level(self) -> float:
+        return self._level

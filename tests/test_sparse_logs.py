@@ -1,0 +1,206 @@
+"""Loss logs as users write them: sparse, irregular, resumed, cut by the horizon.
+
+Each case named in the detector-v3 issue is pinned here. The real curves are
+the reference tagger's per-step train CE, cut from the benchmark's cache
+(``benchmarks/data/tagger_curves.json.gz``, written by
+``benchmarks/tagger_curves.py``, whose docstring names each recipe) into
+``tests/data/tagger_curves.json.gz``: ``sum seed 2`` (corpus v2 + CRF ``sum``:
+2.7 -> 0.66 by step 232 -> 16 at step 2000), ``late seed 0`` (corpus v2 with 35%
+orphan rows + per-sequence CRF weight 0.2, to the 1200-step horizon: 0.2 around
+step 700 -> 0.6 at the end) and ``good seed 0``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bisector.cli import app
+from bisector.detector import DIVERGED, NAN, STABLE, ClimbDetector, classify
+
+DATA = Path(__file__).resolve().parent / "data" / "tagger_curves.json.gz"
+
+
+def real(name: str) -> list[float]:
+    with gzip.open(DATA, "rt") as f:
+        return json.load(f)[name]["train_ce"]
+
+
+def every(values: list[float], cadence: int) -> list[tuple[int, float]]:
+    """The value at every ``cadence``-th step (steps from 1), as a script logging the current loss writes it."""
+    return [(s, values[s - 1]) for s in range(cadence, len(values) + 1, cadence)]
+
+
+def climb(n: int = 1200, at: int = 379, dur: int = 300, sigma: float = 0.04, seed: int = 0) -> tuple[list[float], int]:
+    """Descent 2.7 -> 1.2, then from step ``at`` a linear climb of 1.4 over ``dur`` steps; the truth is
+    the step where the clean curve crosses 10% of the way back (as the benchmark defines it)."""
+    rng = random.Random(seed)
+    clean = [1.2 + 1.5 * math.exp(-t / 60) + 1.4 * min(1.0, max(0, t - at) / dur) for t in range(1, n + 1)]
+    best = min(clean[:at])
+    truth = next(t for t in range(at, n + 1) if clean[t - 1] > best + 0.1 * (clean[0] - best))
+    return [c * math.exp(sigma * rng.gauss(0, 1)) for c in clean], truth
+
+
+def fingerprint(path: Path, *args: str) -> dict:
+    res = CliRunner().invoke(app, ["fingerprint", str(path), "--json", *args])
+    assert res.exit_code in (0, 1), res.output
+    return json.loads(res.stdout)
+
+
+# -- the issue's cases -------------------------------------------------------------------------------
+
+
+def test_sparse_csv_with_eval_rows_and_a_resume_that_ends_6x_its_start_is_diverged(tmp_path):
+    """A CSV every 10 steps, train and eval rows interleaved, steps 1210-1500 logged again after a
+    crash-resume from the step-1200 checkpoint; train loss 2.7 -> 0.66 -> 16: v2 called it stable."""
+    values = real("sum seed 2")
+    lines = ["step,train_loss,lr,val_loss,val_macro_f1"]
+    for step, v in every(values, 10):
+        lines.append(f"{step},{v:.4f},0.003,,")
+        if step % 100 == 0:
+            lines.append(f"{step},,,{1.1 * v:.4f},0.9")
+        if step == 1500:  # crashed here; resumed from the checkpoint at 1200: 1210..1500 logged again
+            lines += [f"{s},{0.98 * w:.4f},0.003,," for s, w in every(values, 10) if 1200 < s <= 1500]
+    path = tmp_path / "metrics.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = fingerprint(path)
+    assert out["verdict"] == DIVERGED and out["metric"] == "train_loss"
+    assert 232 <= out["climb_start_step"] <= 330 and out["detected_at_step"] <= 400
+    # the detector fed the rows as written (replayed steps included) says the same
+    rows = [(int(ln.split(",")[0]), float(ln.split(",")[1])) for ln in lines[1:] if ln.split(",")[1]]
+    assert len(rows) > len({s for s, _ in rows})  # the replay is really there
+    v = classify(rows)
+    assert (v.kind, v.detected_at_step) == (DIVERGED, out["detected_at_step"])
+
+
+@pytest.mark.parametrize("cadence", [1, 10])
+def test_a_sparse_log_detects_within_steps_not_points(cadence):
+    """A climb from step 379 on a log every 10 steps was detected at 770 by v2 (it counted points).
+    Bound: the benchmark's p90 goal, 120 steps plus one interval (this one: 55 per step, 89 every 10)."""
+    values, truth = climb(at=379, dur=300)
+    v = classify(every(values, cadence))
+    assert v.kind == DIVERGED
+    assert truth <= v.detected_at_step <= truth + 120 + cadence
+    assert abs(v.climb_start_step - truth) <= 50
+
+
+def test_real_late_slow_climb_at_the_horizon_is_diverged():
+    """The tagger's train CE climbs from ~0.2 (step ~700) to ~0.6 at the 1200-step horizon: v2's trial
+    detector called this stable."""
+    v = classify(enumerate(real("late seed 0"), start=1))
+    assert v.kind == DIVERGED
+    assert 950 <= v.climb_start_step <= 1100 and v.detected_at_step < 1200  # streamed, not only at finish
+    assert v.severity >= 0.15
+
+
+@pytest.mark.parametrize("dur", [300, 600, 1000])
+def test_slow_climb_delay_and_climb_start_per_step(dur):
+    """Climbing back over 300-1000 steps: v2 took up to ~130 steps and misplaced the start by up to ~95."""
+    values, truth = climb(at=500, dur=dur, n=1800)
+    v = classify(every(values, 1))
+    assert v.kind == DIVERGED
+    assert 0 <= v.detected_at_step - truth <= 80
+    assert abs(v.climb_start_step - truth) <= 50
+
+
+# -- the finish-time rule ------------------------------------------------------------------------------
+
+
+def test_a_curve_that_ends_above_its_start_is_never_stable():
+    """Descent, plateau, then a climb over the last 40 steps: too soon for the streaming test to confirm
+    (it holds 45 steps), but the curve ends above where it started."""
+    values = [0.8 + 1.9 * math.exp(-t / 60) for t in range(1, 1001)]
+    values[-40:] = [0.8 + 2.4 * k / 39 for k in range(40)]
+    det = ClimbDetector()
+    assert not any(det.update(t, x).final for t, x in enumerate(values, start=1))
+    v = det.finish()
+    assert v.kind == DIVERGED and v.detected_at_step == 1000 and v.last_value > v.start_value
+
+
+def test_a_curve_that_ends_far_back_toward_its_start_is_diverged_at_finish(tmp_path):
+    """Every 10 steps, the climb in the last 40 steps: 4 points, too few to confirm while streaming."""
+    values, _ = climb(n=1000, at=960, dur=100)
+    det = ClimbDetector()
+    assert not any(det.update(s, v).final for s, v in every(values, 10))
+    v = det.finish()
+    assert v.kind == DIVERGED and v.detected_at_step == 1000 and 0.15 < v.severity < 1 and det.judged_at_end
+    out = fingerprint(_write(tmp_path / "end.csv", every(values, 10)))
+    assert out["verdict"] == DIVERGED and "ended" in out["evidence"] and "still rising" not in out["evidence"]
+
+
+def test_a_healthy_curve_ending_near_its_best_stays_stable():
+    values = [(0.3 + 2.4 * math.exp(-t / 150)) * math.exp(0.05 * random.Random(t).gauss(0, 1))
+              for t in range(1, 1501)]
+    for cadence in (1, 10, 50):
+        assert classify(every(values, cadence)).kind == STABLE
+
+
+# -- cadence: the same run gives the same verdict ------------------------------------------------------
+
+
+def _write(path: Path, rows: list[tuple[int, float]]) -> Path:
+    if path.suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps({"step": s, "train_loss": v}) for s, v in rows))
+    else:
+        path.write_text("step,train_loss\n" + "".join(f"{s},{v}\n" for s, v in rows))
+    return path
+
+
+@pytest.mark.parametrize(("curve", "verdict"), [("sum seed 2", DIVERGED), ("good seed 0", STABLE)])
+def test_fingerprint_gives_one_verdict_per_step_every_10_and_every_50(tmp_path, curve, verdict):
+    values = real(curve)
+    outs = [fingerprint(_write(tmp_path / f"c{c}{ext}", every(values, c)))
+            for c, ext in ((1, ".jsonl"), (10, ".csv"), (50, ".csv"))]
+    assert [o["verdict"] for o in outs] == [verdict] * 3
+    if verdict == DIVERGED:
+        starts = [o["climb_start_step"] for o in outs]
+        assert max(starts) - min(starts) <= 50
+
+
+def test_irregular_log_with_a_gap_is_judged_in_steps():
+    values, truth = climb(at=379, dur=300)
+    rng = random.Random(1)
+    steps, s = [], 1
+    while s <= len(values):
+        steps.append(s)
+        s += 200 if 100 < s < 120 else rng.randint(1, 20)  # a lost chunk of the log before the climb
+    v = classify([(s, values[s - 1]) for s in steps])
+    assert v.kind == DIVERGED and truth <= v.detected_at_step <= truth + 120 + 20
+    assert abs(v.climb_start_step - truth) <= 50
+
+
+# -- resumes, crashes ------------------------------------------------------------------------------------
+
+
+def test_replayed_steps_after_a_resume_are_skipped():
+    values, _ = climb()
+    rows = every(values, 10)
+    replay = rows[:60] + [(s, 0.5 * v) for s, v in rows[40:60]] + rows[60:]  # steps 410..600 again, lower
+    a, b = classify(rows), classify(replay)
+    assert (a.kind, a.detected_at_step, a.climb_start_step) == (b.kind, b.detected_at_step, b.climb_start_step)
+
+
+def test_failing_now_names_the_state_a_crashed_run_was_in():
+    healthy = [0.5 + 2.2 * math.exp(-t / 50) for t in range(1, 301)]
+    det = ClimbDetector()
+    for t, x in enumerate(healthy, start=1):
+        det.update(t, x)
+    assert det.failing_now() is None and not det.final
+    climbing = ClimbDetector()
+    for t, x in enumerate(healthy + [0.5 + 0.03 * k for k in range(1, 41)], start=1):
+        climbing.update(t, x)  # 0.5 -> 1.7 in 40 steps: over half the way back, too fresh for a verdict
+    assert not climbing.final and climbing.failing_now().startswith("climbed back ")
+    exploding = ClimbDetector()
+    for t, x in enumerate(healthy + [20.0], start=1):
+        exploding.update(t, x)
+    assert exploding.failing_now().startswith("exploded to 7.")
+    broken = ClimbDetector()
+    for t, x in enumerate(healthy + [math.inf], start=1):
+        broken.update(t, x)
+    assert broken.final and broken.finish().kind == NAN and broken.failing_now() == "became non-finite"
