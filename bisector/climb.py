@@ -61,7 +61,7 @@ class ClimbDetector(_EndRules, _Stream):
         min_descent: float = 0.25,
         climb_frac: float = 0.10,
         rise: float = 0.15,
-        hold: int = 45,
+        hold: int = 40,
         min_points: int = 3,
         sustain: int = 200,
         t_min: float = 4.0,
@@ -235,6 +235,8 @@ class ClimbDetector(_EndRules, _Stream):
         self._above_n += 1
         if self._w < self.min_points or t < self.hold or step - self._jump_at < self.hold:
             return _RUNNING
+        if self._above_n < 2 and dt > 2 * self.interval:
+            return _RUNNING  # the first point after a lost chunk: its rise cannot be told from a spike alone
         if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2
                 and level >= self._trail - 2 * self._noise
                 and self._above_n >= max(4, self.sustain / (2 * self.interval))):  # points, not a lost chunk
