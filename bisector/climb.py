@@ -38,7 +38,7 @@ import math
 from collections import deque
 
 from .climb_finish import _EndRules
-from .verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
+from .curve_verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
 
 
 def _decay(dt: float, tau: float) -> float:
