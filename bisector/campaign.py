@@ -307,6 +307,7 @@ class _Campaign:
         self.ladder.groups = [[k.name for k in g] for g in res.groups]
         self.ladder.explanation, self.ladder.tried = res.explanation, res.tried
         self.ladder.confidence, self.ladder.notes = res.confidence, list(res.notes)
+        self.ladder.knob_confidence, self.ladder.assumed_flip = dict(res.knob_confidence), res.assumed_flip
 
     def loop(self, sched: RayScheduler) -> None:
         """One loop for every participant: the strategy and the aftermath propose, results go back to them."""

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from .knobs import Knob
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
-from .votes import Ballot
+from .votes import QUIET_FLIP, Ballot, knob_confidence
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,10 @@ class StrategyResult:
     confidence: float | None = None
     """How likely the answer is right, given the votes and the assumed flip probability (see votes.py)."""
     notes: list[str] = field(default_factory=list)
+    knob_confidence: dict[str, float] = field(default_factory=dict)
+    """Per culprit knob: how likely its place in the answer is right (the tests its membership hinges on)."""
+    assumed_flip: float | None = None
+    """The flip probability the confidence assumes (0.1% while no result contradicted another)."""
 
 
 class Strategy(Protocol):
@@ -313,6 +317,9 @@ class Search:
             if b not in self.known:
                 self._ask([good, bad])
                 return
+        wrong = [b for b, want in ((good, Outcome.PASS), (bad, Outcome.FAIL)) if self.known[b] is want.other]
+        if self.ballot.noisy and wrong and self._more_votes(wrong[0], lead=3):
+            return  # a noisy stop needs a lead of 3 votes (odds 1:729 at 10% flips), not 2 (1:81)
         said = self._said[bad]
         fails = sum(Kind.of(v) in FAILURES for v in said)
         if 0 < fails < len(said):
@@ -323,6 +330,16 @@ class Search:
                                         rep[bad] if self.known[bad] is Outcome.FAIL else _not(rep[bad], Kind.STABLE))
         if self._stopped is None:
             self._restart()
+
+    def _more_votes(self, b: frozenset[str], lead: int) -> bool:
+        """Ask more votes of ``b`` until one outcome leads by ``lead`` (False when it already does or cannot)."""
+        v = self.ballot.votes.get(b, [])
+        if abs(v.count(Outcome.FAIL) - v.count(Outcome.PASS)) >= lead or len(v) >= self.ballot.max_votes:
+            return False
+        self.ballot.extra[b] = lead - self.ballot.margin(b) + self.ballot.extra.get(b, 0)
+        self.known.pop(b, None)
+        self._ask([frozenset(), self.all])
+        return True
 
     def _restart(self) -> None:
         self._confirming, self._revoting = None, False
@@ -371,6 +388,8 @@ class Search:
                 result.explanation = (f"best guess: {result.explanation}, at confidence {conf:.0%} below the "
                                       f"{self.target:.0%} target")
         result.confidence = conf
+        result.knob_confidence = knob_confidence(result.groups, {b: self.ballot.posterior(b) for b in sets})
+        result.assumed_flip = self.ballot.flip if self.ballot.noisy else QUIET_FLIP
         self._result = result
 
 

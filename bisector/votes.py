@@ -98,3 +98,20 @@ class Ballot:
     @staticmethod
     def confidence(posteriors: list[float]) -> float:
         return math.prod(posteriors) if posteriors else 1.0
+
+
+def knob_confidence(groups, posteriors: dict[frozenset[str], float]) -> dict[str, float]:
+    """Per knob of the answer: the product of the posteriors of the tested sets its membership hinges on.
+
+    A tested set hinges on knob k when the answer predicts a different outcome for it with k toggled (the set
+    fails with k at bad and passes with k at good, or the reverse): were that result wrong, k's place in the
+    answer would be too. ``groups``: the answer's minimal failing sets (of knobs with ``.name``, or names)."""
+    sets = [frozenset(getattr(k, "name", k) for k in g) for g in groups]
+
+    def fails(b: frozenset[str]) -> bool:
+        return any(g <= b for g in sets)
+
+    out = {}
+    for k in sorted(frozenset().union(*sets)) if sets else []:
+        out[k] = math.prod(p for b, p in posteriors.items() if fails(b) != fails(b ^ {k}))
+    return out
