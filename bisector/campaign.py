@@ -293,7 +293,7 @@ class _Campaign:
         if rung is None:
             self.strategy.skip(spec)
         else:
-            self.strategy.on_trial_complete(spec, rung.verdict)
+            self.strategy.on_trial_complete(spec, rung.verdict, borderline=borderline(rung))
             self.after.on_result(spec.name, rung)
 
     def _answer(self) -> None:
@@ -392,6 +392,16 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
     return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started)
+
+
+LATE = 0.8
+
+
+def borderline(rung: Rung) -> bool:
+    """A failure seen only in the last 20% of the trial's horizon: on another seed it may not fail in budget."""
+    step = rung.detected_at_step
+    return Kind.of(rung.verdict) in FAILURES and step is not None and bool(rung.horizon) \
+        and step >= LATE * rung.horizon
 
 
 def _slots(opts: Options) -> int:

@@ -43,6 +43,10 @@ def split_plan(s: Search) -> Plan:
             if o is not FAIL:
                 break
         items = _start(s, order, cleared, found)
+        if len(items) < len(order) - len(cleared) - len(found):  # a part seen failing: asked again (free) so
+            (o,) = yield [frozenset(items)]                     # that the answer's confidence counts it
+            if o is not FAIL:
+                items = [n for n in order if n not in cleared and n not in found]
         if not items:
             break  # the cleared knobs fail together: not this model
         while len(items) > 1:
@@ -61,10 +65,9 @@ def split_plan(s: Search) -> Plan:
         if len(items) != 1:
             break
         x = items[0]
-        if s.known.get(frozenset({x})) is not FAIL:
-            (alone,) = yield [frozenset({x})]
-            if alone is not FAIL:
-                break
+        (alone,) = yield [frozenset({x})]  # free when a part was already {x}: asked so the answer counts it
+        if alone is not FAIL:
+            break
         found.append(x)
     result = yield from dd_plan(s, [frozenset({n}) for n in found])
     return result
