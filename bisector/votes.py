@@ -14,7 +14,11 @@ Confidence: with an assumed flip probability f, a lead of L votes makes the
 leading outcome wrong with odds (f / (1 - f))^L; an answer's confidence is the
 product over the sets its search consumed (errors assumed independent). Quiet
 mode assumes f = 0.1% (nothing contradicted the results), noisy mode the
-``noise`` given or 10%. ``benchmarks/search.py`` reports the calibration.
+``noise`` given or 10%. A culprit knob's own confidence is the product over
+the sets its place in the answer hinges on (``knob_confidence``).
+``benchmarks/search.py`` reports the calibration: honest in noisy mode, and
+conditional on its assumption in quiet mode (a flip that contradicts nothing
+is never seen).
 """
 
 from __future__ import annotations
