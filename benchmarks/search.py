@@ -12,7 +12,7 @@ The bound is ceil(log2 H) + 2, H the number of hypotheses of that structure
 An answer is correct when its minimal failing sets equal the truth exactly
 (knobs and structure); a "not confident" or stopped answer is not correct,
 and is counted apart (it is not a wrong name either). Development used the
-seeds "dev-..." and 0; the README's figures are from held-out seed 11.
+X
 """
 
 from __future__ import annotations

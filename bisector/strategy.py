@@ -24,7 +24,7 @@ from typing import Protocol
 from .answer import StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
-from .votes import QUIET_FLIP, Ballot, knob_confidence
+from .votes import QUIET_FLIP, Ballot, group_testing_prior, knob_confidence
 
 
 class Strategy(Protocol):
@@ -80,7 +80,7 @@ class Search:
         self.all = frozenset(self.by_name)
         self.good = TrialSpec("good", tuple(self.knobs), "endpoint")
         self.bad = TrialSpec("bad", (), "endpoint")
-        self.ballot = Ballot(repeats, noise)
+        self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)))
         self.target = target
         self.confirm = self.confirm_default if confirm is None else confirm
         self.known: dict[frozenset[str], Outcome] = {}
