@@ -1,6 +1,6 @@
 """Search strategies against a simulated oracle: accuracy, trials and rounds beside the information bound.
 
-    python benchmarks/search.py [--reps 20] [--seed 11] [--full]
+    python benchmarks/search.py [--reps 20] [--seed 21] [--full]
 
 No training: an oracle maps the knobs left at their bad value to a verdict,
 with a known culprit structure placed at random among N knobs and a flip
@@ -12,7 +12,7 @@ The bound is ceil(log2 H) + 2, H the number of hypotheses of that structure
 An answer is correct when its minimal failing sets equal the truth exactly
 (knobs and structure); a "not confident" or stopped answer is not correct,
 and is counted apart (it is not a wrong name either). Development used the
-X
+seeds "dev-...", 0, 11, 12 and 13; the README's figures are from held-out seed 21.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def table(head: list[str], lines: list[list[str]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--full", action="store_true", help="also every N x structure x strategy x slots x flip cell")
     args = ap.parse_args()
     t0 = time.time()
