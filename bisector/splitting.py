@@ -19,7 +19,7 @@ Why the lone application and the revert cannot be skipped: only testing {x}
 shows that x alone breaks training, and only testing "all but x" shows that
 nothing else does, so a proven single culprit costs at least ceil(log2 N)+4
 trials with both endpoints (N >= 3; a brute force over every monotone
-structure agrees for N = 3 and 4), two more than halving alone.
+structure agrees for N = 3 and 4: benchmarks/search_floor.py), two more than halving alone.
 """
 
 from __future__ import annotations
