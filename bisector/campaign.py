@@ -293,7 +293,7 @@ class _Campaign:
         if rung is None:
             self.strategy.skip(spec)
         else:
-            self.strategy.on_trial_complete(spec, rung.verdict)
+            self.strategy.on_trial_complete(spec, rung.verdict, borderline=borderline(rung))
             self.after.on_result(spec.name, rung)
 
     def _answer(self) -> None:
@@ -307,6 +307,7 @@ class _Campaign:
         self.ladder.groups = [[k.name for k in g] for g in res.groups]
         self.ladder.explanation, self.ladder.tried = res.explanation, res.tried
         self.ladder.confidence, self.ladder.notes = res.confidence, list(res.notes)
+        self.ladder.knob_confidence, self.ladder.assumed_flip = dict(res.knob_confidence), res.assumed_flip
 
     def loop(self, sched: RayScheduler) -> None:
         """One loop for every participant: the strategy and the aftermath propose, results go back to them."""
@@ -391,6 +392,16 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
     return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started)
+
+
+LATE = 0.8
+
+
+def borderline(rung: Rung) -> bool:
+    """A failure seen only in the last 20% of the trial's horizon: on another seed it may not fail in budget."""
+    step = rung.detected_at_step
+    return Kind.of(rung.verdict) in FAILURES and step is not None and bool(rung.horizon) \
+        and step >= LATE * rung.horizon
 
 
 def _slots(opts: Options) -> int:

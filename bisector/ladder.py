@@ -66,6 +66,8 @@ class Ladder:
     tried: str | None = None
     confidence: float | None = None
     notes: list[str] = field(default_factory=list)
+    knob_confidence: dict[str, float] = field(default_factory=dict)
+    assumed_flip: float | None = None
 
     HEADER = ["Run", "Role", "What changed", "Best loss before climb", "Climb started at", "Detected at", "Steps",
               "Verdict"]
@@ -81,13 +83,17 @@ class Ladder:
         if not self.culprits:
             why = self.explanation or "no single knob explains the failure: reverting any one of them alone still fails"
             return f"No culprit explains it: {why}." + (f" Tried {self.tried}." if self.tried else "")
-        names = ", ".join(f"{k.name} ({_pair(k)})" for k in self.culprits)
+        names = ", ".join(f"{k.name} ({_pair(k)}{self._knob_conf(k)})" for k in self.culprits)
         line = f"Culprit{'s' if len(self.culprits) > 1 else ''}: {names}"
         if self.structure:
             line += f"\nStructure: {self.structure}: {self.explanation}"
         if self.confidence is not None:
-            line += f"\nConfidence: {self.confidence:.1%}"
+            line += f"\nConfidence: {self.confidence:.1%}" + _basis(self.assumed_flip)
         return line + "".join(f"\nNote: {n}" for n in self.notes)
+
+    def _knob_conf(self, k: Knob) -> str:
+        c = self.knob_confidence.get(k.name)
+        return "" if c is None else f"; confidence {c:.1%}"
 
     def totals(self) -> dict[str, Any]:
         ran = [r for r in self.rungs if not r.reused and r.verdict != Kind.INVALID]
@@ -162,11 +168,13 @@ class Ladder:
     def to_json(self) -> dict[str, Any]:
         return {
             "good": self.good_path, "bad": self.bad_path, "strategy": self.strategy,
-            "culprits": [{"path": k.name, "good": _one(k.good), "bad": _one(k.bad)} for k in self.culprits],
+            "culprits": [{"path": k.name, "good": _one(k.good), "bad": _one(k.bad),
+                          "confidence": self.knob_confidence.get(k.name)} for k in self.culprits],
             "stopped": self.stopped, "not_finished": self.not_finished,
             "result": None if self.result is None else str(self.result), "structure": self.structure,
             "groups": self.groups, "explanation": self.explanation, "tried": self.tried,
-            "confidence": self.confidence, "notes": self.notes,
+            "confidence": self.confidence, "notes": self.notes, "knob_confidence": self.knob_confidence,
+            "assumed_flip": self.assumed_flip,
             "ladder": [r.to_dict() for r in self.rungs], "totals": self.totals(), "probe": self.probe,
         }
 
@@ -187,7 +195,8 @@ class Ladder:
         return cls(data["good"], data["bad"], data["strategy"], rungs, culprits, data.get("stopped"),
                    data.get("not_finished"), (data.get("totals") or {}).get("wall_s", 0.0), data.get("probe"),
                    result, data.get("structure"), data.get("groups") or [], data.get("explanation"),
-                   data.get("tried"), data.get("confidence"), data.get("notes") or [])
+                   data.get("tried"), data.get("confidence"), data.get("notes") or [],
+                   data.get("knob_confidence") or {}, data.get("assumed_flip"))
 
 
 PROBE_HEADER = ["Checkpoint", "Term", "|g| median (min-max)", "Ratio to primary", "Weighted share",
@@ -202,6 +211,16 @@ def _gate(v: Any) -> str:
 
 def _one(values: tuple) -> Any:
     return values[0] if len(values) == 1 else list(values)
+
+
+def _basis(flip: float | None) -> str:
+    """What a confidence assumes: quiet (nothing contradicted, flips assumed rare) or a flip probability."""
+    if flip is None:
+        return ""
+    if flip < 0.01:
+        return (f" (assuming a verdict flips with the seed {flip:.1%} of the time: no result contradicted another; "
+                "run with --noise P if verdicts may flip)")
+    return f" (assuming a verdict flips with the seed {flip:.0%} of the time)"
 
 
 def _pair(k: Knob) -> str:

@@ -11,8 +11,10 @@ import html
 import io
 
 from .ladder import Ladder
+from .verdicts import Kind
 
-COLORS = {"stable": "#1a7f37", "diverged": "#cf222e", "nan": "#cf222e", "error": "#9a6700", "lost": "#9a6700"}
+COLORS = {Kind.STABLE: "#1a7f37", Kind.DIVERGED: "#cf222e", Kind.NAN: "#cf222e", Kind.ERROR: "#9a6700",
+          Kind.LOST: "#9a6700"}
 
 
 def curves_png(ladder: Ladder, curves: dict[str, list[tuple[int, float]]], metric: str) -> bytes:
@@ -30,13 +32,13 @@ def curves_png(ladder: Ladder, curves: dict[str, list[tuple[int, float]]], metri
             continue
         steps, values = zip(*pts, strict=True)
         color = cmap(i % 10)
-        style = "-" if rung.verdict == "stable" else "--"
+        style = "-" if rung.verdict == Kind.STABLE else "--"
         ax.plot(steps, values, style, color=color, lw=1.2, label=f"{rung.name} ({rung.verdict})")
         near = dict(pts)
         if rung.climb_start_step is not None:
             y = near.get(rung.climb_start_step, values[-1])
             ax.plot([rung.climb_start_step], [y], "o", color=color, ms=7, mfc="none", mew=2)
-        if rung.verdict != "stable":
+        if rung.verdict != Kind.STABLE:
             ax.plot([steps[-1]], [values[-1]], "x", color=color, ms=9, mew=2)
     ax.set_yscale("log")
     ax.set_xlabel("step")

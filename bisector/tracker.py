@@ -18,6 +18,7 @@ from typing import Any
 from . import orphans
 from .errors import ResumeError
 from .ladder import Ladder, Rung
+from .verdicts import Kind
 
 CHUNK = 1000
 RUNG_TAGS = ("verdict", "best_step", "best_value", "climb_start_step", "detected_at_step", "steps_run", "horizon",
@@ -181,7 +182,7 @@ class MlflowTracker(Callback):
                   tags=_tags({k: getattr(rung, k) for k in RUNG_TAGS} | {"bisector.retries": rung.retries}))
         if result.get("error"):
             self.client.log_text(run_id, result["error"], "error.txt")
-        status = "FINISHED" if rung.verdict not in ("error", "lost") else "FAILED"
+        status = "FINISHED" if rung.verdict not in (Kind.ERROR, Kind.LOST) else "FAILED"
         self.client.set_terminated(run_id, status=status)
 
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None:
@@ -216,7 +217,7 @@ class MlflowTracker(Callback):
             return None
         tags = runs[0].data.tags
         values = {k: _parse(tags.get(k)) for k in RUNG_TAGS}
-        if values["verdict"] in (None, "error", "lost"):
+        if values["verdict"] in (None, Kind.ERROR, Kind.LOST):
             return None
         origin = tags.get("bisector.reused_from") or runs[0].info.run_id
         return Rung(name="", changed={}, key=key, run_id=origin, reused=True, out_dir=tags.get("bisector.out_dir"),
