@@ -22,6 +22,7 @@ from ._servers import (
     http_get,
     http_json,
     is_aftermath,
+    trial_of,
     wait_for,
 )
 
@@ -111,7 +112,7 @@ def test_parent_run(runs, campaign):
 
 def test_child_runs(runs, campaign):
     _, children = runs
-    by_name = {c["info"]["run_name"]: c for c in children}
+    by_name = {trial_of(_tags(c)): c for c in children}
     assert len(by_name) == len(children)
     assert BISECTION <= set(by_name), sorted(by_name)  # the five bisection trials
     assert all(is_aftermath(n) for n in set(by_name) - BISECTION), sorted(by_name)
@@ -121,7 +122,8 @@ def test_child_runs(runs, campaign):
     for child in trials:
         tags = _tags(child)
         rung = rungs[child["info"]["run_id"]]
-        assert child["info"]["run_name"] == rung["name"]
+        assert trial_of(tags) == rung["name"]
+        assert f" {rung['name']}: {rung['verdict']}" in child["info"]["run_name"], child["info"]["run_name"]
         assert tags["verdict"] in {"stable", "diverged"}
         assert tags["verdict"] == rung["verdict"]
         assert tags["bisector.key"] == rung["key"]
