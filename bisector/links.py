@@ -47,7 +47,7 @@ def artifact_url(base: str, experiment_id: str, run_id: str, path: str) -> str:
 def trials_url(base: str, experiment_id: str, parent_run_id: str, charts: bool = True) -> str:
     """The campaign's child runs only, by name (= ladder order), as charts (or the table)."""
     query = {**WORKFLOW, "searchFilter": f"tags.mlflow.parentRunId = '{parent_run_id}'",
-             "orderByKey": "attributes.run_name", "orderByAsc": "true",
+             "orderByKey": "tags.`mlflow.runName`", "orderByAsc": "true",
              "compareRunsMode": "CHART" if charts else "TABLE"}
     return f"{base}/#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
 

@@ -133,7 +133,7 @@ def test_links_and_reproduce_commands():
     url = links.run_url("http://h:1", "7", "abc")
     assert url == "http://h:1/#/experiments/7/runs/abc?workflowType=machine_learning"
     trials = links.trials_url("http://h:1", "7", "abc")
-    assert "compareRunsMode=CHART" in trials and "orderByKey=attributes.run_name" in trials
+    assert "compareRunsMode=CHART" in trials and "orderByKey=tags.%60mlflow.runName%60" in trials
     assert "searchFilter=tags.mlflow.parentRunId%20%3D%20%27abc%27" in trials
     local = links.reproduce("sqlite:////home/me/mlflow.db", "r1")
     assert "/home/me" not in local and local.startswith("MLFLOW_TRACKING_URI=$MLFLOW_TRACKING_URI ")
