@@ -105,6 +105,7 @@ class MlflowTracker(Callback):
     def on_campaign_start(self, info: dict[str, Any]) -> None:
         self.metric = info.get("metric", self.metric)
         if info.get("resume"):
+            self.view.what = str(info.get("params", {}).get("runner") or self.view.what)
             self.parent_run_id = info["resume"]
             self._exp_id = self.client.get_run(self.parent_run_id).info.experiment_id
             self.client.update_run(self.parent_run_id, status="RUNNING")

@@ -170,3 +170,31 @@ def test_ladder_html_through_the_artifact_proxy(server, runs):
     assert "data:image/png;base64" in html
     # the server stored the artifacts itself (proxied), under its working directory
     assert list(Path(tmp, "mlartifacts").rglob("ladder.html"))
+
+
+def test_what_the_ui_shows(server, runs, campaign_proc):
+    """Names, notes, colours and rendering tables of a real tagger campaign (the rules: test_run_view.py)."""
+    from bisector import markdown, run_view
+
+    base, _ = server
+    parent, children = runs
+    assert parent["info"]["run_name"] == "tagger: data.corpus + model.crf_reduction (only together)"
+    note = _tags(parent)["mlflow.note.content"]
+    assert note.startswith("## Culprits: data.corpus + model.crf_reduction (only together)")
+    assert note.index("### Ladder") < note.index("### Diagnosis") < note.index("### Repair")
+    by_trial = {trial_of(_tags(c)): c for c in children}
+    colour = {name: _tags(c)["mlflow.runColor"] for name, c in by_trial.items()}
+    assert colour["good"] == run_view.GOOD and colour["bad"] == run_view.BAD
+    assert colour["revert model.hidden_size"] in run_view.FAILED
+    assert colour["revert data.corpus"] in run_view.FIXED and colour["revert model.crf_reduction"] in run_view.FIXED
+    assert colour["repair crf_nll"] == run_view.REPAIR
+    probe = by_trial["probe"]
+    assert probe["info"]["run_name"] == "probe: crf_nll is the aggressor"
+    assert not probe["data"].get("metrics")  # no per-step series beside the trials' curves
+    for name, path in (("probe", "probe.md"), (None, "ladder.md")):
+        run_id = by_trial[name]["info"]["run_id"] if name else parent["info"]["run_id"]
+        status, body = http_get(f"{base}/get-artifact?{urllib.parse.urlencode({'path': path, 'run_uuid': run_id})}")
+        assert status == 200
+        found = markdown.tables(body.decode())
+        assert found and all(len({len(row) for row in t}) == 1 for t in found), path
+    assert f"MLflow: {base}/#/experiments/" in campaign_proc.stderr
