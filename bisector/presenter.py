@@ -83,9 +83,12 @@ class Presenter:
         shade = self.shades.get(fam, 0)
         self.shades[fam] = shade + 1
         title = run_view.child_name(idx, name, run_view.verdict_word(rung)) + (" (reused)" if reused else "")
-        return {"mlflow.runName": title, COLOUR: run_view.colour(fam, shade),
+        tags = {"mlflow.runName": title, COLOUR: run_view.colour(fam, shade),
                 NOTE: run_view.child_note(rung, self.t.metric, run_view.parent_name(self.what),
                                           self.last_eval.get(name))}
+        if fam in ("failed", "bad") and name in self.last_eval:  # beside val_* in the runs table: measured when?
+            tags["val_measured_at_step"] = f"{self.last_eval[name][0]} ({rung.verdict} at {rung.steps_run})"
+        return tags
 
     def markers(self, name: str, rung: Rung) -> list:
         """Chart markers: ``climb_start_step`` and ``detected_at_step`` (value = step, at that step), and

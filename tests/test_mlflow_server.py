@@ -188,6 +188,8 @@ def test_what_the_ui_shows(server, runs, campaign_proc):
     assert colour["revert model.hidden_size"] in run_view.FAILED
     assert colour["revert data.corpus"] in run_view.FIXED and colour["revert model.crf_reduction"] in run_view.FIXED
     assert colour["repair crf_nll"] == run_view.REPAIR
+    assert "(diverged at " in _tags(by_trial["bad"])["val_measured_at_step"]  # its val_macro_f1 is from before
+    assert "val_measured_at_step" not in _tags(by_trial["good"])
     probe = by_trial["probe"]
     assert probe["info"]["run_name"] == "probe: crf_nll is the aggressor"
     assert not probe["data"].get("metrics")  # no per-step series beside the trials' curves
