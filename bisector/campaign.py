@@ -161,7 +161,7 @@ class _Campaign:
         return self.requests[name].recipe if name in self.requests else self._recipe(self.specs[name])
 
     def _reproduce(self, run_id: str | None) -> str | None:
-        return links.reproduce(self.tracker.display_uri, run_id)  # no local store path: works on another machine
+        return links.reproduce(self.tracker.display_uri, run_id) if run_id else None  # no local path: portable
 
     def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
         """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'."""
@@ -390,7 +390,7 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
     return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started,
-                   links.landing(tracker.display_uri, tracker._exp_id, tracker.parent_run_id))
+                   tracker.landing())
 
 
 def _slots(opts: Options) -> int:

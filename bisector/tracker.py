@@ -171,6 +171,10 @@ class MlflowTracker(Callback):
         self.view.fault(name, run_id, self._attempts.get(name, 1))
         self.client.set_terminated(run_id, status="FAILED")
 
+    def landing(self) -> list[str]:
+        """Where to open this campaign in the MLflow UI (printed at its end)."""
+        return links.landing(self.display_uri, self._exp_id, self.parent_run_id)
+
     def run_id(self, name: str) -> str | None:
         return self._runs.get(name)
 

@@ -74,9 +74,13 @@ def _env() -> dict[str, str]:
 
 
 def serve(store: str, work: Path) -> tuple[str, subprocess.Popen]:
+    """``mlflow server`` on ``store``, run in the store file's folder (its ./mlartifacts and ./mlruns live there)."""
     port = _free_port()
+    if store.startswith("sqlite:///"):
+        work = Path(store[len("sqlite:///"):]).resolve().parent
     mlflow = Path(sys.executable).parent / "mlflow"
-    log = open(work / "server.log", "w")  # noqa: SIM115 - the server's log lives as long as the server
+    log_path = Path(tempfile.gettempdir()) / f"bisector-shots-server-{port}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - the server's log lives as long as the server
     proc = subprocess.Popen([str(mlflow), "server", "--backend-store-uri", store, "--host", "127.0.0.1", "--port",
                              str(port), "--workers", "1"], cwd=work, env=_env(), stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -92,7 +96,7 @@ def serve(store: str, work: Path) -> tuple[str, subprocess.Popen]:
         if proc.poll() is not None:
             break
     _end(proc)
-    raise SystemExit(f"mlflow server did not start; see {work / 'server.log'}")
+    raise SystemExit(f"mlflow server did not start; see {log_path}")
 
 
 def campaign(base: str, kind: str, work: Path) -> None:
