@@ -15,6 +15,7 @@ from typing import Any
 
 from . import links, run_view
 from .ladder import Ladder, Rung
+from .verdicts import FAILURES, Kind
 
 NOTE, COLOUR = "mlflow.note.content", "mlflow.runColor"
 
@@ -86,7 +87,7 @@ class Presenter:
         tags = {"mlflow.runName": title, COLOUR: run_view.colour(fam, shade),
                 NOTE: run_view.child_note(rung, self.t.metric, run_view.parent_name(self.what),
                                           self.last_eval.get(name))}
-        if fam in ("failed", "bad") and name in self.last_eval:  # beside val_* in the runs table: measured when?
+        if Kind.of(rung.verdict) in FAILURES and name in self.last_eval:  # beside val_* in the runs table: when?
             tags["val_measured_at_step"] = f"{self.last_eval[name][0]} ({rung.verdict} at {rung.steps_run})"
         return tags
 
