@@ -11,6 +11,7 @@ under the others, and the legend sits outside the axes.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from .ladder import Ladder, Rung
 from .run_view import colours, family
@@ -70,7 +71,8 @@ def curves_png(ladder: Ladder, curves: dict[str, list[tuple[int, float]]], metri
     if window:
         _zoom(axes[1], window, curves)
         axes[1].set_title(f"failures, steps {window[0]}-{window[1]}")
-    fig.suptitle(f"{ladder.good_path} -> {ladder.bad_path}" + (f": {_answer(ladder)}" if ladder.culprits else ""),
+    names = f"{Path(ladder.good_path).name} -> {Path(ladder.bad_path).name}"
+    fig.suptitle(names + (f": {_answer(ladder)}" if ladder.culprits else ""),
                  fontsize=11)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False,
