@@ -157,7 +157,8 @@ def main() -> int:
                     help="run a campaign first (default: synth when the store has none)")
     ap.add_argument("--experiment", default="bisector")
     ap.add_argument("--size", default="1600,1000", help="window size W,H")
-    ap.add_argument("--wait-ms", type=int, default=20000, help="virtual time for the page to load its data")
+    ap.add_argument("--wait-ms", type=int, default=60000,
+                    help="virtual time for a page to load its data (the chart view needs about a minute)")
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"no {CHROMIUM}: skipping the screenshots (install the Debian package 'chromium' to take them)")
@@ -192,7 +193,8 @@ def main() -> int:
             "ladder_html.png": html.as_uri(),
         }
         width, height = args.size.split(",")
-        tall = {"parent_run.png": f"{width},{int(height) * 17 // 10}"}  # its description sits below the fold
+        tall = {"parent_run.png": f"{width},{int(height) * 17 // 10}",  # below the fold: description, metrics
+                "chart_view.png": f"{width},{int(height) * 2}", "ladder_html.png": f"{width},{int(height) * 3}"}
         ok = [shoot(url, out / name, tall.get(name, args.size), args.wait_ms) for name, url in pages.items()]
         return 0 if all(ok) else 1
     finally:
