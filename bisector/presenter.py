@@ -50,10 +50,9 @@ class Presenter:
                     client.set_experiment_tag(exp_id, key, value)
             if NOTE not in tags:
                 client.set_experiment_tag(exp_id, NOTE, (
-                    "Bisector campaigns: each parent run is one campaign (its name and description give the answer), "
-                    "its child runs are the trials, numbered in ladder order and coloured by verdict. If this page "
-                    "shows GenAI traces, pick **Model training** (or add `?workflowType=machine_learning` to the "
-                    "address)."))
+                    "Bisector campaigns: a parent run per campaign, named after its answer; its trials are the child "
+                    "runs, numbered in ladder order, coloured by verdict. On the GenAI pages, pick **Model training** "
+                    "(or add `?workflowType=machine_learning` to the address)."))
         except Exception:  # noqa: BLE001 - a store without experiment tags: the runs still say everything
             pass
 
