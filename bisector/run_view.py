@@ -191,6 +191,9 @@ def child_note(rung: Rung, metric: str, campaign: str, last_eval: tuple[int, dic
     else:
         out.append(f"Changed (set to the good recipe's value on top of the bad one): {_changed(rung)}.")
     out += ["", f"Role: {rung.role or '-'}.", "", "What happened: " + happened(rung, metric)]
+    if rung.reused:
+        out += ["", f"Reused: the same trial (same key) finished earlier as run `{rung.run_id}`; its curves and "
+                    "checkpoints are there, nothing was trained again."]
     if last_eval and Kind.of(rung.verdict) in FAILURES:
         step, values = last_eval
         shown = ", ".join(f"{k} {v:.3g}" for k, v in sorted(values.items()) if "." not in k)

@@ -125,6 +125,8 @@ def test_child_note_warns_that_an_early_val_score_is_not_the_end(ladder):
     assert "last measured" not in run_view.child_note(good, "train_ce", "t", (450, {"val_macro_f1": 1.0}))
     revert = next(r for r in ladder.rungs if r.name == "revert data.corpus")
     assert "data.corpus: 'v2' -> 'v1'" in run_view.child_note(revert, "train_ce", "t")
+    revert.reused = True
+    assert f"finished earlier as run `{revert.run_id}`" in run_view.child_note(revert, "train_ce", "t")
 
 
 def test_links_and_reproduce_commands():
