@@ -2,7 +2,7 @@
 
 A small campaign with the computed-curve runner (``tests/synth_runner.py``: a
 real local Ray, a real server with a sqlite store, curves computed rather
-than trained, so it runs in seconds) logs to the server; the checks read only
+than trained, so the campaign itself takes seconds) logs to the server; the checks read only
 what the UI reads: run names, notes, colours, metrics, artifacts and the
 experiment's tags. The same checks on a real tagger campaign are in
 ``test_mlflow_server.py`` (slow).
@@ -22,6 +22,8 @@ import yaml
 from bisector import run_view
 
 from ._servers import BIN, REPO, base_env, bisector_cmd, end_session, free_port, http_get, http_json, wait_for
+
+pytestmark = pytest.mark.slow  # a server and Ray start: 32 s at load 3, 79 s at load 8 on a 2-core machine
 
 GOOD = {"runner": "tests.synth_runner", "a": 1, "b": "mean", "c": 0.5, "steps": 200}
 BAD = {"runner": "tests.synth_runner", "a": 2, "b": "sum", "c": 0.9, "steps": 200}
