@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from . import knobs as K
-from . import preflight, registry
+from . import links, preflight, registry
 from . import strategy as strategies
 from .aftermath import Aftermath
 from .errors import InputError, RecipeError
@@ -79,6 +79,8 @@ class Outcome:
     tracking_uri: str | None
     wall_s: float
     first_trial_started_at: float | None = None
+    landing: list[str] = field(default_factory=list)
+    """Where to open the campaign in the MLflow UI (printed at the end)."""
 
     @property
     def exit_code(self) -> int:
@@ -159,10 +161,7 @@ class _Campaign:
         return self.requests[name].recipe if name in self.requests else self._recipe(self.specs[name])
 
     def _reproduce(self, run_id: str | None) -> str | None:
-        if not run_id:
-            return None
-        return (f"MLFLOW_TRACKING_URI={self.tracker.display_uri} mlflow artifacts download --run-id {run_id} "
-                "--artifact-path recipe.yaml --dst-path . && bisector smoke recipe.yaml")
+        return links.reproduce(self.tracker.display_uri, run_id) if run_id else None  # no local path: portable
 
     def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
         """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'."""
@@ -391,7 +390,8 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
         c.after.close()
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
-    return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started)
+    return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started,
+                   tracker.landing())
 
 
 LATE = 0.8

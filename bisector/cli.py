@@ -179,6 +179,8 @@ def run(
     else:
         out.print(f"MLflow: parent run {outcome.parent_run_id} at {outcome.tracking_uri} "
                   f"({outcome.wall_s:.0f} s)", markup=False)
+    for line in outcome.landing:
+        (err if as_json else out).print(line, markup=False, soft_wrap=True)
     raise typer.Exit(outcome.exit_code)
 
 
