@@ -1,6 +1,6 @@
 """The multitask runner's failure mechanism and its repairs, over seeds.
 
-    python benchmarks/multitask.py [--seeds 0,1,2] [--variants all|pair] [--recipes DIR]
+    python benchmarks/multitask.py [--seeds 0,1,2] [--variants all|pair] [--recipes GOOD,BAD] [--only TEXT]
 
 Trains each recipe variant on each seed through the trial itself
 (``bisector.trial.run_local``: the same per-task judging a campaign uses) and
@@ -49,10 +49,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--variants", choices=["all", "pair"], default="all")
-    ap.add_argument("--recipes", default="recipes/multitask", help="a folder with good.yaml and bad.yaml")
+    ap.add_argument("--recipes", default="recipes/multitask/good.yaml,recipes/multitask/bad.yaml",
+                    help="GOOD,BAD recipe paths")
     ap.add_argument("--only", default=None, help="run only variants whose name contains this")
     args = ap.parse_args()
-    good, bad = load(f"{args.recipes}/good.yaml"), load(f"{args.recipes}/bad.yaml")
+    good_path, bad_path = args.recipes.split(",")
+    good, bad = load(good_path), load(bad_path)
     seeds = [int(s) for s in args.seeds.split(",")]
     print("| variant | seed | " + " | ".join(["pointer", "type", "flag", "countdown"]) + " | verdict | s |")
     print("|---|---|---|---|---|---|---|---|")
