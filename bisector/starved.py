@@ -54,9 +54,11 @@ def diagnose(reports: dict[str, ProbeReport], task: str, repairs: dict[str, dict
     if task in red and loud in red:
         (how_t, n_t, what_t), (how_l, n_l, what_l) = red[task], red[loud]
         if how_t == how_l == "mean":
-            why = (f", against sqrt({n_l}/{n_t}) = {(n_l / n_t) ** 0.5:.3f}: {task} averages {n_t} {what_t} per "
-                   f"batch and {loud} {n_l} {what_l}, and averaging N per-element gradients shrinks a gradient by "
-                   "about sqrt(N), so equal loss magnitudes are not equal gradients")
+            expect = (n_l / n_t) ** 0.5
+            below = " (below even that: the loud task's gradient grew as its loss shrank)" if ratio < expect / 2 else ""
+            why = (f", against sqrt({n_l}/{n_t}) = {expect:.3f} from the reductions alone{below}: {task} averages "
+                   f"{n_t} {what_t} per batch and {loud} {n_l} {what_l}, and averaging N per-element gradients "
+                   "shrinks a gradient by about sqrt(N), so equal loss magnitudes are not equal gradients")
         elif how_t == "sum":
             why = f" although {task} is summed over its {n_t} {what_t}"
     contrasts = []
@@ -68,6 +70,11 @@ def diagnose(reports: dict[str, ProbeReport], task: str, repairs: dict[str, dict
         name = (who or {}).get(label) or label.split(",")[0]
         contrasts.append(f"in the {name} at the same step it is {r2:.2f}x {loud}'s and carries "
                          f"{t2[task].projection_share:.0%} of the update")
+    early = next((r for label, r in reports.items() if "early" in label and r is not pre), None)
+    if early is not None and task in early.terms.get(early.scope, {}) and loud in early.terms[early.scope]:
+        te = early.terms[early.scope]
+        contrasts.append(f"early in the bad run (step {early.step}) it was "
+                         f"{te[task].weighted_norm / max(te[loud].weighted_norm, 1e-30):.3f}x {loud}'s")
     tail = ("; " + "; ".join(contrasts)) if contrasts else ""
     at = f"at step {pre.step} (while it stagnates)"
     if ratio >= STARVED_BELOW:
