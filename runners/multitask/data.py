@@ -8,8 +8,9 @@ offset. Targets:
 * ``pointer`` (2 outputs): the event's start and end, as fractions of the length;
 * ``type`` (1 label): the pulse's shape;
 * ``flag`` (1 label): whether channel 2's offset is positive;
-* ``countdown`` (``length`` outputs): at each timestep, steps until the next
-  spike (clipped at 24), standardised.
+* ``countdown`` (``length`` outputs): at each timestep t, steps from t + 3 to
+  the next spike (clipped at 24), centred per timestep (a head's bias alone
+  learns nothing) and scaled to unit variance.
 
 Countdown reads channel 1, which no other task needs: its trunk features
 must be learned from its own gradient. That is what a loss balancer that
