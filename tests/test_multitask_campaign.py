@@ -50,8 +50,14 @@ def _check(out: dict, stderr: str, knobs: int) -> None:
 
 
 def test_small_pair_names_the_normaliser(tmp_path):
-    out, stderr = _run(tmp_path, ROOT / "tests/recipes/multitask_good.yaml", ROOT / "tests/recipes/multitask_bad.yaml")
+    good, bad = ROOT / "tests/recipes/multitask_good.yaml", ROOT / "tests/recipes/multitask_bad.yaml"
+    out, stderr = _run(tmp_path, good, bad)
     _check(out, stderr, 3)
+    again, stderr = _run(tmp_path, good, bad)  # every trial and the probe found by key: the task verdicts come back
+    assert all(r["reused"] for r in again["ladder"])
+    _check(again, stderr, 3)
+    first = {r["name"]: r["tasks"] for r in out["ladder"]}
+    assert {r["name"]: r["tasks"] for r in again["ladder"]} == first
 
 
 @pytest.mark.slow
