@@ -242,8 +242,9 @@ class _Campaign:
                 device_seconds=round(wall * r.devices, 2), device_kind=r.device_kind,
                 run_id=self.tracker.run_id(name), key=self.keys[name], retries=self.attempts[name] - 1,
                 reproduce=self._reproduce(self.tracker.run_id(name)), out_dir=self.requests[name].out_dir,
-                note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or None,
+                note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or res.get("note") or None,
                 role=self.specs[name].role_text(len(self.p.knobs), self.p.seed),
+                tasks=res.get("tasks"), stagnant_task=res.get("stagnant_task"),
             )
             if res.get("stable_after") and rung.verdict == Kind.STABLE:
                 rung.note = f"stable to step {rung.steps_run} (bad failed at {self._bad_failed_at()})"

@@ -290,6 +290,8 @@ def smoke(
         out.print(f"verdict: {result['kind']}{climb}", markup=False)
         if result.get("error"):
             out.print(result["error"], markup=False)
+        elif result.get("note"):  # e.g. which task stagnated, and by how much
+            out.print(result["note"], markup=False)
     raise typer.Exit(0 if result["kind"] not in (Kind.ERROR, Kind.UNRESOLVED) else 1)
 
 

@@ -39,6 +39,10 @@ class Rung:
     note: str | None = None
     role: str | None = None
     """What the rung is for: endpoint, revert, apply, revert/apply a group of k knobs, repair."""
+    tasks: dict[str, float] | None = None
+    """A multi-task runner's relative improvement per task loss (``tasks.py``)."""
+    stagnant_task: str | None = None
+    """The task loss that stagnated while the others learned (verdict ``stagnant``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +120,8 @@ class Ladder:
         return [
             [r.name + (" (reused)" if r.reused else ""), r.role or "-", _changed(r), _num(r.best_value),
              _step(r.climb_start_step), _step(r.detected_at_step),
-             f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""), str(r.verdict)]
+             f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""),
+             str(r.verdict) + (f" ({r.stagnant_task})" if r.stagnant_task else "")]
             for r in self.rungs
         ]
 

@@ -13,7 +13,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-BUILTIN = {"tagger": "runners.tagger", "command": "runners.command"}
+BUILTIN = {"tagger": "runners.tagger", "command": "runners.command", "multitask": "runners.multitask"}
 REQUIRED = ("NAME", "VERSION", "Recipe", "primary_metric", "train")
 
 
@@ -66,3 +66,9 @@ def checkpoints(runner: ModuleType, recipe: Any, out_dir: str | None) -> dict[in
     """Step -> checkpoint path where the runner says where its checkpoints are; None: the default layout."""
     hook = getattr(runner, "checkpoints", None)
     return hook(recipe, out_dir) if hook else None
+
+
+def task_metrics(runner: ModuleType, recipe: Any) -> list[str]:
+    """One loss metric per task of a multi-task runner (judged together for a starved task); [] for one task."""
+    hook = getattr(runner, "task_metrics", None)
+    return list(hook(recipe)) if hook else []

@@ -23,7 +23,7 @@ from .verdicts import Kind
 
 CHUNK = 1000
 RUNG_TAGS = ("verdict", "best_step", "best_value", "climb_start_step", "detected_at_step", "steps_run", "horizon",
-             "wall_s", "device_seconds", "device_kind")
+             "wall_s", "device_seconds", "device_kind", "tasks", "stagnant_task")
 
 
 class Callback:
@@ -55,8 +55,8 @@ def _params(params: dict[str, Any]) -> list:
 def _tags(tags: dict[str, Any], limit: int = 5000) -> list:
     from mlflow.entities import RunTag
 
-    return [RunTag(k, "" if v is None else str(v)[:8000 if k == "mlflow.note.content" else limit])
-            for k, v in tags.items()]
+    return [RunTag(k, "" if v is None else (json.dumps(v) if isinstance(v, dict) else str(v))[
+                :8000 if k == "mlflow.note.content" else limit]) for k, v in tags.items()]
 
 
 def _parse(value: str | None) -> Any:
