@@ -13,7 +13,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-BUILTIN = {"tagger": "runners.tagger", "command": "runners.command"}
+BUILTIN = {"tagger": "runners.tagger", "ranking": "runners.ranking", "command": "runners.command"}
 REQUIRED = ("NAME", "VERSION", "Recipe", "primary_metric", "train")
 
 
@@ -66,3 +66,14 @@ def checkpoints(runner: ModuleType, recipe: Any, out_dir: str | None) -> dict[in
     """Step -> checkpoint path where the runner says where its checkpoints are; None: the default layout."""
     hook = getattr(runner, "checkpoints", None)
     return hook(recipe, out_dir) if hook else None
+
+
+def phase_switch(runner: ModuleType, recipe: Any) -> int | None:
+    """The step where the recipe switches objectives (the detector restarts its reference there), or None."""
+    hook = getattr(runner, "phase_switch", None)
+    return hook(recipe) if hook else None
+
+
+def symptoms(runner: ModuleType, kind: str) -> list[tuple[str, str, str]]:
+    """The runner's own (symptom, likely cause, remedy) rows for a verdict kind (``SYMPTOMS``), or none."""
+    return list((getattr(runner, "SYMPTOMS", None) or {}).get(str(kind), []))
