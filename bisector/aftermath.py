@@ -62,6 +62,8 @@ class Aftermath:
             self._start_final(sched)
         if self.final == "probing" and not self.running:
             self._diagnose_final()
+        if self.final == "done":
+            self._add_symptoms()
         out, self.queued = self.queued, []
         return out
 
@@ -178,6 +180,7 @@ class Aftermath:
             "checkpoints": [dict(r.summary(), trial=t.trial) for t, r in zip(self.targets, reports.values(),
                                                                               strict=True)],
         }
+        self._add_symptoms()
         c.tracker.log_probe([r.to_json() for r in reports.values()], c.ladder.probe, self.key)
         c.emit("on_note", f"diagnosis: {diag.text}")
         self._after_diagnosis(diag.aggressor)
@@ -201,6 +204,16 @@ class Aftermath:
         rung.gates = explain.gates(curve, self._evals(rung), val_metric, prefix, min_val, c.opts.max_climb,
                                    c.opts.class_floor)
         c.tracker.log_gates(rung.name, rung)
+
+    def _add_symptoms(self) -> None:
+        """The runner's symptom -> likely cause -> remedy rows for the bad endpoint's verdict, as notes."""
+        bad = self._rung(self.c.strategy.bad.name)
+        if self.c.ladder.probe is None or bad is None:
+            return
+        notes = self.c.ladder.probe.setdefault("notes", [])
+        for line in explain.symptom_notes(registry.symptoms(self.c.runner, bad.verdict), bad.verdict):
+            if line not in notes:
+                notes.append(line)
 
     # -- small helpers ------------------------------------------------------------------------------------------
 

@@ -136,6 +136,12 @@ def diagnose(reports: dict[str, ProbeReport], climb_start: int | None, weight_kn
     return Diagnosis(text, None, primary, None, notes)
 
 
+def symptom_notes(rows: list[tuple[str, str, str]], kind: str) -> list[str]:
+    """The runner's failure-mode table rows for the symptom a run shows, one sentence each."""
+    return [f"{kind}: the runner's failure-mode table says: {symptom} -> likely {cause} -> remedy: {remedy}"
+            for symptom, cause, remedy in rows]
+
+
 def repair_knob(diag: Diagnosis, bad_flat: dict[str, Any]) -> Knob | None:
     """Weight 0 for the aggressor (train without it, keep it at inference)."""
     if not diag.repair_knob or diag.repair_knob not in bad_flat:

@@ -45,7 +45,7 @@ def smooth_ap(scores: torch.Tensor, labels: torch.Tensor, q_scores: torch.Tensor
         rank_pos = 1.0 + (sig * pos).sum(1)
         ap = (rank_pos / rank_all).mean()
         aps.append(ap)
-        per[c] = float(ap)
+        per[c] = float(ap.detach())
     del n
     if not aps:
         return scores.sum() * 0.0, per

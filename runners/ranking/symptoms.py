@@ -6,9 +6,10 @@ the symptom a failing run shows. A plain data table: no imports, no logic.
 
 SYMPTOMS: dict[str, list[tuple[str, str, str]]] = {
     "diverged": [
-        ("a spike or climb right after the phase switch",
-         "queue poisoning: the memory queue still holds warmup-era scores the ranking loss compares against",
-         "reset the queue at the switch (loss.queue_reset: true), or a smaller queue"),
+        ("a spike or climb after the phase switch",
+         "queue poisoning: the memory queue holds stale scores (queue_size / batch_size batches old, warmup-era "
+         "ones right after the switch unless it is reset) that the model chases",
+         "a queue of about one batch (loss.queue_size), emptied at the switch (loss.queue_reset: true)"),
     ],
     "flat": [
         ("the loss stuck near its start from the first ranking step",
