@@ -28,8 +28,10 @@ from bisector.trial import TrialRequest, run_local  # noqa: E402
 
 MODES: dict[str, dict[str, dict]] = {
     # the loss library's other symptoms, each an override of good
-    "cold start (warmup 0, T 0.01)": {"loss": {"warmup_steps": 0, "temp_start": 0.01, "temp_end": 0.01}},
-    "T too low (T_end 0.005)": {"loss": {"temp_end": 0.005, "temp_decay_steps": 50}},
+    "cold start (no warmup, no CE, T 0.001)": {"loss": {"warmup_steps": 0, "ce_weight": 0.0, "temp_start": 0.001,
+                                                        "temp_end": 0.001}},
+    "T too low (no CE, T_end 0.001, lr 1e-2)": {"loss": {"ce_weight": 0.0, "temp_end": 0.001,
+                                                         "temp_decay_steps": 50}, "train": {"lr": 0.01}},
 }
 
 
@@ -56,12 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--no-reverts", action="store_true")
     ap.add_argument("--modes", action="store_true")
+    ap.add_argument("--only-modes", action="store_true", help="the modes alone (no endpoints, no reverts)")
     args = ap.parse_args(argv)
     good, bad = R.load(args.good), R.load(args.bad)
     runs = [("good", good.model.model_dump()), ("bad", bad.model.model_dump())]
-    if not args.no_reverts:
+    if not args.no_reverts and not args.only_modes:
         for knob in K.diff(good, bad):
             runs.append((f"revert {knob.name}", K.toggle(bad, [knob]).model_dump()))
+    if args.only_modes:
+        runs, args.modes = [], True
     if args.modes:
         runs += [(name, _merge(good.model.model_dump(), over)) for name, over in MODES.items()]
     seeds = [int(s) for s in args.seeds.split(",")]
