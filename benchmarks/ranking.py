@@ -28,6 +28,11 @@ from bisector.trial import TrialRequest, run_local  # noqa: E402
 
 MODES: dict[str, dict[str, dict]] = {
     # the loss library's other symptoms, each an override of good
+    # dose-response: how deep a queue (in batches of 256) the good recipe tolerates
+    "queue 1024 (4 batches)": {"loss": {"queue_size": 1024}},
+    "queue 2048 (8 batches)": {"loss": {"queue_size": 2048}},
+    "queue 4096 (16 batches)": {"loss": {"queue_size": 4096}},
+    "queue 4096, batch 1024 (4 batches)": {"loss": {"queue_size": 4096}, "train": {"batch_size": 1024}},
     "cold start (no warmup, no CE, T 0.001)": {"loss": {"warmup_steps": 0, "ce_weight": 0.0, "temp_start": 0.001,
                                                         "temp_end": 0.001}},
     "T too low (no CE, T_end 0.001, lr 1e-2)": {"loss": {"ce_weight": 0.0, "temp_end": 0.001,
