@@ -55,6 +55,13 @@ class Loss(_Strict):
     queue_during_warmup: bool = True
     """Fill the queue during warmup too (so it is full at the switch)."""
 
+    @model_validator(mode="after")
+    def _temperature_decays(self) -> Loss:
+        if self.temp_end > self.temp_start:
+            raise ValueError(f"temp_end ({self.temp_end}) must not exceed temp_start ({self.temp_start}): "
+                             "the temperature decays")
+        return self
+
 
 class Train(_Strict):
     steps: PositiveInt = 900
@@ -72,10 +79,3 @@ class RankingRecipe(_Strict):
     model: Model = Model()
     loss: Loss = Loss()
     train: Train = Train()
-
-    @model_validator(mode="after")
-    def _temperatures(self) -> RankingRecipe:
-        if self.loss.temp_end > self.loss.temp_start:
-            raise ValueError(f"loss.temp_end ({self.loss.temp_end}) must not exceed loss.temp_start "
-                             f"({self.loss.temp_start}): the temperature decays")
-        return self

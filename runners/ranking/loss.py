@@ -30,7 +30,6 @@ def smooth_ap(scores: torch.Tensor, labels: torch.Tensor, q_scores: torch.Tensor
     """1 - mean smooth AP over positive classes present in the batch, and each class's AP."""
     pool_s = torch.cat([scores, q_scores])
     pool_y = torch.cat([labels, q_labels])
-    n = len(labels)
     aps, per = [], {}
     for c in range(1, scores.shape[1]):
         anchors = (labels == c).nonzero(as_tuple=True)[0]
@@ -46,7 +45,6 @@ def smooth_ap(scores: torch.Tensor, labels: torch.Tensor, q_scores: torch.Tensor
         ap = (rank_pos / rank_all).mean()
         aps.append(ap)
         per[c] = float(ap.detach())
-    del n
     if not aps:
         return scores.sum() * 0.0, per
     return 1.0 - torch.stack(aps).mean(), per
