@@ -38,7 +38,7 @@ import math
 from collections import deque
 
 from .climb_finish import _EndRules
-from .verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
+from .curve_verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
 
 
 def _decay(dt: float, tau: float) -> float:
@@ -61,7 +61,7 @@ class ClimbDetector(_EndRules, _Stream):
         min_descent: float = 0.25,
         climb_frac: float = 0.10,
         rise: float = 0.15,
-        hold: int = 45,
+        hold: int = 40,
         min_points: int = 3,
         sustain: int = 200,
         t_min: float = 4.0,
@@ -110,7 +110,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._cross: int | None = None
         self._last_cross: int | None = None
         self._clear_window()
-        self._slow = self._slow_min = self._first_slow = math.nan
+        self._slow = self._slow_min = self._first_slow = self._trail = math.nan
         self._side = 0
         self._swings = 0
 
@@ -120,6 +120,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._wlevel0 = math.nan
         self._prior = 0.0
         self._above_since: int | None = None  # since when the level is ``rise`` of the way back
+        self._above_n = 0  # points logged since then
 
     # -- the per-point update ---------------------------------------------------------------
     @property
@@ -162,7 +163,7 @@ class ClimbDetector(_EndRules, _Stream):
         if step - self._first_step < self.start_steps or not self._head:
             self._head.append(value)
             self._level = value if self._n == 1 else self._level + _decay(dt, self.smooth) * (value - self._level)
-            self._slow = self._first_slow = self._slow_min = self._low = self._level
+            self._slow = self._first_slow = self._slow_min = self._low = self._trail = self._level
             return _RUNNING
         if self._start != self._start:
             self._start = sorted(self._head)[len(self._head) // 2]
@@ -187,6 +188,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._low += alpha * (m3 - self._low)
         self._dev += 0.05 * (abs(m - level) - self._dev)
         self._oscillation(level, dt)
+        self._trail += _decay(dt, self.sustain / 4) * (level - self._trail)  # is the level still falling?
         # the best is the lowest median level (one low outlier never sets it, at any cadence) plus twice
         # its own noise: the minimum of a noisy level is its luckiest point, not where the loss bottomed
         floor = self._low + self.floor_sigmas * self._noise * math.sqrt(alpha / (2 - alpha))
@@ -229,9 +231,19 @@ class ClimbDetector(_EndRules, _Stream):
             self._above_since = None
             return _RUNNING
         if self._above_since is None:
-            self._above_since = step
+            self._above_since, self._above_n = step, 0
+        self._above_n += 1
         if self._w < self.min_points or t < self.hold or step - self._jump_at < self.hold:
             return _RUNNING
+        if self._above_n < 2 and dt > 2 * self.interval:
+            return _RUNNING  # the first point after a lost chunk: its rise cannot be told from a spike alone
+        if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2
+                and level >= self._trail - 2 * self._noise
+                and self._above_n >= max(4, self.sustain / (2 * self.interval))):  # points, not a lost chunk
+            # ``rise`` of the way back for ``sustain`` steps and no longer falling: whatever spike came
+            # before (the highest level and the trend since a jump no longer matter), it is not recovering
+            self._verdict = self._snapshot(DIVERGED, step, sev)
+            return self._verdict
         slack = max((1 - self.near_max) * (self._wmax - self._wlevel0), 2 * self._noise)
         if level < self._wmax - slack:  # fallen from its highest since the crossing: a spike recovering
             return _RUNNING
@@ -310,7 +322,9 @@ class ClimbDetector(_EndRules, _Stream):
         # the median of 3 trails a ramp by one point: move the fitted line back by one interval
         lag = self.interval if 2 * self.interval <= self.median_steps else 0.0
         at = self._cross + self._wt / w + (thr - self._wy / w) / slope - lag
-        lo = self._best_step or 0
+        # the level crossed at ``_cross``; the curve itself crossed at most the EMA's lag (plus an
+        # interval) before: a fit over a climb that levelled off extrapolates much earlier than that
+        lo = max(self._best_step or 0, self._cross - self.smooth - self.interval)
         return int(round(min(max(at, lo), self._last_step)))
 
     def _snapshot(self, kind: str, step: int | None, severity: float | None = None) -> Verdict:

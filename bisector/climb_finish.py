@@ -5,7 +5,7 @@ before the evidence arrives. These rules judge what the curve looks like when
 it stops:
 
 * ``flat``: it never came down (the slow EMA's lowest point is within
-  ``flat_descent`` of the start, or within twice the start's own noise).
+  ``flat_descent`` of the start, or within three times the start's own noise).
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
 * ``diverged`` at finish: after a real descent, it ends above its start, or
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
+from .curve_verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
 
 
 class _EndRules:
@@ -86,14 +86,14 @@ class _EndRules:
 
     def _fell(self, start: float) -> bool:
         """Whether the loss came down at all (else ``flat``): the slow EMA's lowest point is below the
-        start by ``flat_descent`` of it and by twice the start's own noise (a median of few points),
-        measured while the loss had not moved yet (a loss near zero is relatively far noisier than its
-        start, so the noise at the end would excuse a real descent); a fall of ``min_descent`` is a
-        descent whatever the noise."""
+        start by ``flat_descent`` of it and by three times the start's own noise (a median of few
+        points, often heavy-tailed), measured while the loss had not moved yet (a loss near zero is
+        relatively far noisier than its start, so the noise at the end would excuse a real descent); a
+        fall of ``min_descent`` is a descent whatever the noise."""
         still = sorted(self._still)
         rel = still[len(still) // 2] / 1.65 if len(still) >= 5 else 0.0
         noise = 1.25 * rel * abs(start) / math.sqrt(max(len(self._head), 1))
-        margin = max(self.flat_descent * abs(start), min(2 * noise, self.min_descent * abs(start)))
+        margin = max(self.flat_descent * abs(start), min(3 * noise, self.min_descent * abs(start)))
         return start - self._slow_min > margin
 
     def _ends_high(self, end: float) -> bool:

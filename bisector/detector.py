@@ -5,7 +5,7 @@ final) and over a finished log (``classify``, ``bisector fingerprint``).
 ``ClimbDetector`` (``climb.py``) watches a metric that should fall (a loss)
 for a descent followed by a sustained climb; ``RiseDetector`` watches one that
 should rise (macro-F1) for a collapse back toward its start. The verdict
-types are in ``verdict.py``; everything is importable from here.
+types are in ``curve_verdict.py``; everything is importable from here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .climb import ClimbDetector
-from .verdict import (
+from .curve_verdict import (
     _RUNNING,
     COLLAPSED,
     DIVERGED,

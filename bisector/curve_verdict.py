@@ -1,4 +1,7 @@
-"""What a streaming detector says about a curve, and the intake every detector shares."""
+"""What a streaming detector says about one curve (``Verdict``), and the intake every detector shares.
+
+The campaign's vocabulary (``verdicts.Kind``) repeats these kinds as an enum beside its own (error,
+lost, ...); this module stays free of it so ``fingerprint`` and the detector run alone."""
 
 from __future__ import annotations
 
