@@ -76,12 +76,12 @@ class Aftermath:
         bad = self._rung(self.c.strategy.bad.name)
         if not self.early_done:
             self.early_done = True
-            targets, why = explain.targets(bad, [], self.c.nodes, self._lister())
+            targets, why = explain.targets(bad, [], self.c.nodes, self._lister(), self._since())
             if not why:
                 for t in targets:
                     self._probe(t)
         if rung is not None and _lone_revert(rung):
-            for t in explain.targets(bad, [rung], self.c.nodes, self._lister())[0]:
+            for t in explain.targets(bad, [rung], self.c.nodes, self._lister(), self._since())[0]:
                 if t.trial == name:
                     self._probe(t)
 
@@ -150,7 +150,8 @@ class Aftermath:
             return
         culprit_paths = {p for k in c.ladder.culprits for p in k.paths}
         stable = [r for r in c.ladder.rungs if _lone_revert(r) and set(r.changed) <= culprit_paths]
-        targets, why = explain.targets(self._rung(self.c.strategy.bad.name), stable, c.nodes, self._lister())
+        targets, why = explain.targets(self._rung(self.c.strategy.bad.name), stable, c.nodes, self._lister(),
+                                      self._since())
         if why:
             c.ladder.probe = {"diagnosis": f"no probe: {why}", "checkpoints": []}
             self.final = "done"
@@ -219,6 +220,10 @@ class Aftermath:
 
     def _rung(self, name: str):
         return next((r for r in self.c.ladder.rungs if r.name == name), None)
+
+    def _since(self) -> int | None:
+        """The bad recipe's phase switch, if its runner reports one (probe early in the failing phase)."""
+        return registry.phase_switch(self.c.runner, self.c.p.bad.model)
 
     def _lister(self):
         """Step -> checkpoint of a trial's out dir, where the runner says its checkpoints are."""

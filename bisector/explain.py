@@ -57,9 +57,10 @@ def checkpoints(out_dir: str | None) -> dict[int, str]:
 
 
 def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str],
-            lister=None) -> tuple[list[ProbeTarget], str | None]:
+            lister=None, since: int | None = None) -> tuple[list[ProbeTarget], str | None]:
     """Which checkpoints to probe, or why none can be (rungs carry ``out_dir`` and ``climb_start_step``;
-    ``lister`` maps an out dir to its checkpoints, by default ``checkpoints``)."""
+    ``lister`` maps an out dir to its checkpoints, by default ``checkpoints``; ``since``: the runner's
+    phase switch, so "early" means early in the phase that failed, not in its warmup)."""
     lister = lister or checkpoints
     ckpts = lister(bad.out_dir)
     if bad.climb_start_step is None:
@@ -70,7 +71,7 @@ def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str],
         return [], f"no checkpoint of the bad endpoint at or before step {bad.climb_start_step} in {where}"
     pre = before[-1]
     out = []
-    first = next(iter(ckpts))
+    first = next((s for s in ckpts if since is None or s >= since), pre)
     if first < pre:
         out.append(ProbeTarget(f"bad, early (step {first})", "bad", ckpts[first], first, nodes.get("bad")))
     out.append(ProbeTarget(f"bad, before the climb (step {pre})", "bad", ckpts[pre], pre, nodes.get("bad")))

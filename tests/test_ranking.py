@@ -112,3 +112,16 @@ def test_trial_restarts_the_detector_at_the_runners_phase_switch(report, kind):
     assert len(records) == 900 and result["kind"] == kind
     if kind == "stable":
         assert result["start_value"] > 2.5  # the reference is the second phase's own start
+
+
+def test_early_probe_is_taken_after_the_phase_switch():
+    from types import SimpleNamespace
+
+    from bisector.explain import targets
+
+    bad = SimpleNamespace(out_dir="x", climb_start_step=520, name="bad")
+    ckpts = {s: f"step_{s}.pt" for s in range(50, 901, 50)}
+    before = [t.step for t in targets(bad, [], {}, lambda _d: ckpts)[0]]
+    after = [t.step for t in targets(bad, [], {}, lambda _d: ckpts, since=301)[0]]
+    assert before == [50, 500] and after == [350, 500]  # early in the ranking phase, not in its warmup
+    assert [t.step for t in targets(bad, [], {}, lambda _d: ckpts, since=501)[0]] == [500]
