@@ -1,6 +1,6 @@
 """Search strategies against a simulated oracle: accuracy, trials and rounds beside the information bound.
 
-    python benchmarks/search.py [--reps 30] [--seed 0] [--full]
+    python benchmarks/search.py [--reps 20] [--seed 21] [--full]
 
 No training: an oracle maps the knobs left at their bad value to a verdict,
 with a known culprit structure placed at random among N knobs and a flip
@@ -11,7 +11,8 @@ The bound is ceil(log2 H) + 2, H the number of hypotheses of that structure
 (N for one culprit, C(N, 2) for a pair, ...), plus the two endpoints.
 An answer is correct when its minimal failing sets equal the truth exactly
 (knobs and structure); a "not confident" or stopped answer is not correct,
-and is counted apart (it is not a wrong name either).
+and is counted apart (it is not a wrong name either). Development used the
+seeds "dev-...", 0, 11, 12 and 13; the README's figures are from held-out seed 21.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ from bisector.verdicts import Result  # noqa: E402
 NS = [4, 8, 16, 32, 64]
 STRUCTURES = {"single": [1], "AND pair": [2], "OR pair": [1, 1], "AND pair + 1": [2, 1], "three": [1, 1, 1]}
 STRATEGIES = ["oat", "split", "dd", "auto"]
-NOISY = {"auto --noise 0.1": ("auto", {"noise": 0.1})}
+VARIANTS = {"split --no-confirm": ("split", {"confirm": False}), "auto --no-confirm": ("auto", {"confirm": False}),
+            "auto --noise 0.1": ("auto", {"noise": 0.1})}
 SLOTS = [1, 2, 8]
 FLIPS = [0.0, 0.05, 0.1]
+GBS = {16: {1: 5, 2: 8, 3: 11}, 32: {1: 6, 2: 10, 3: 14}}  # Hwang's worst case, d known, counting the bad run
+BUCKETS = [(0.0, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.01)]
 
 
 def hypotheses(n: int, sizes: list[int]) -> int:
@@ -66,68 +70,125 @@ def one(strategy: str, n: int, sizes: list[int], slots: int, flip: float, rng: r
     return ok, abstained, run.trials, run.rounds, run.result.confidence
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=30)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--full", action="store_true", help="every N x structure x slots row (default: a summary)")
-    args = ap.parse_args()
-    t0 = time.time()
+def collect(reps: int, seed: int) -> dict:
     rows = {}
+    labels = {s: (s, {}) for s in STRATEGIES} | VARIANTS
     for n in NS:
         for st, sizes in STRUCTURES.items():
-            for strat in STRATEGIES:
+            for label, (strat, voting) in labels.items():
                 for slots in SLOTS:
                     for flip in FLIPS:
-                        rng = random.Random(f"{args.seed}-{n}-{st}-{strat}-{slots}-{flip}")
-                        rows[n, st, strat, slots, flip] = [one(strat, n, sizes, slots, flip, rng)
-                                                           for _ in range(args.reps)]
-            for label, (strat, voting) in NOISY.items():
-                for flip in FLIPS:
-                    rng = random.Random(f"{args.seed}-{n}-{st}-{label}-{flip}")
-                    rows[n, st, label, 1, flip] = [one(strat, n, sizes, 1, flip, rng, **voting)
-                                                   for _ in range(args.reps)]
+                        if flip and slots == 2:
+                            continue  # noise is reported for 1 and 8 slots
+                        rng = random.Random(f"{seed}-{n}-{st}-{label}-{slots}-{flip}")
+                        rows[n, st, label, slots, flip] = [one(strat, n, sizes, slots, flip, rng, **voting)
+                                                           for _ in range(reps)]
+    return rows
+
+
+def table(head: list[str], lines: list[list[str]]) -> None:
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for cells in lines:
+        print("| " + " | ".join(cells) + " |")
+    print()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=21)
+    ap.add_argument("--full", action="store_true", help="also every N x structure x strategy x slots x flip cell")
+    args = ap.parse_args()
+    t0 = time.time()
+    rows = collect(args.reps, args.seed)
 
     def acc(key):
-        r = rows[key]
-        return sum(x[0] for x in r) / len(r)
+        return sum(x[0] for x in rows[key]) / len(rows[key])
+
+    def trials(key):
+        return [x[2] for x in rows[key]]
 
     print(f"# Search strategies, simulated oracle ({args.reps} random placements per cell, seed {args.seed})\n")
     print("## Noiseless: correct, trials mean/worst (1 slot), rounds mean (8 slots), bound\n")
-    head = ["N", "structure", "bound"] + [f"{s}: ok, trials, rounds@8" for s in STRATEGIES]
-    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    lines = []
     for n in NS:
         for st, sizes in STRUCTURES.items():
             cells = [str(n), st, str(math.ceil(math.log2(hypotheses(n, sizes))) + 2)]
             for strat in STRATEGIES:
-                one_slot = rows[n, st, strat, 1, 0.0]
-                eight = rows[n, st, strat, 8, 0.0]
-                trials = [x[2] for x in one_slot]
-                cells.append(f"{acc((n, st, strat, 1, 0.0)):.0%}, {statistics.mean(trials):.1f}/{max(trials)}, "
-                             f"{statistics.mean(x[3] for x in eight):.1f}")
-            print("| " + " | ".join(cells) + " |")
-    print("\n## With noise, over every N and structure, 1 slot: correct / abstained (not confident, no culprit) / "
+                t = trials((n, st, strat, 1, 0.0))
+                cells.append(f"{acc((n, st, strat, 1, 0.0)):.0%}, {statistics.mean(t):.1f}/{max(t)}, "
+                             f"{statistics.mean(x[3] for x in rows[n, st, strat, 8, 0.0]):.1f}")
+            lines.append(cells)
+    table(["N", "structure", "bound"] + [f"{s}: ok, trials, rounds@8" for s in STRATEGIES], lines)
+
+    print("## One culprit: worst trials (1 slot, noiseless) against ceil(log2 N)+2 and the proven floor\n")
+    lines = []
+    for n in NS:
+        lg = math.ceil(math.log2(n))
+        cells = [str(n), str(lg + 2), str(lg + 4 if n > 2 else lg + 3)]
+        cells += [str(max(trials((n, "single", s, 1, 0.0)))) for s in
+                  ["split --no-confirm", "split", "auto --no-confirm", "auto"]]
+        lines.append(cells)
+    table(["N", "goal ceil(log2 N)+2", "proven floor", "split --no-confirm", "split", "auto --no-confirm", "auto"],
+          lines)
+
+    print("## d culprits: worst trials (1 slot, noiseless) against Hwang's bound + 2 (+1 for the good endpoint)\n")
+    lines = []
+    for n, d_bound in GBS.items():
+        for d, st in [(1, "single"), (2, "OR pair"), (3, "three")]:
+            cells = [str(n), f"{d} ({st})", str(d_bound[d] + 2)]
+            cells += [str(max(trials((n, st, s, 1, 0.0)))) for s in ["split --no-confirm", "split", "auto"]]
+            lines.append(cells)
+    table(["N", "d", "GBS + 2", "split --no-confirm", "split", "auto"], lines)
+
+    print("## Slots: trials mean / rounds mean over the five structures (noiseless)\n")
+    lines = []
+    for strat in ["split", "dd", "auto"]:
+        for n in NS:
+            cells = [f"`{strat}`", str(n)]
+            for slots in SLOTS:
+                r = [x for st in STRUCTURES for x in rows[n, st, strat, slots, 0.0]]
+                cells.append(f"{statistics.mean(x[2] for x in r):.1f} / {statistics.mean(x[3] for x in r):.1f}")
+            lines.append(cells)
+    table(["strategy", "N", "1 slot", "2 slots", "8 slots"], lines)
+
+    print("## With noise, over every N and structure, 1 slot: correct / abstained (not confident, no culprit) / "
           "correct when a culprit is named / mean stated confidence when named / trials mean\n")
-    head = ["strategy"] + [f"flip {f:g}" for f in FLIPS]
-    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-    for strat in [*STRATEGIES, *NOISY]:
-        cells = [f"`{strat}`"]
+    lines = []
+    for strat in [*STRATEGIES, *VARIANTS]:
+        for slots in [1, 8] if strat in ("auto", "auto --noise 0.1") else [1]:
+            cells = [f"`{strat}`" + (f", {slots} slots" if slots > 1 else "")]
+            for flip in FLIPS:
+                runs = [x for (n, st, s, sl, f), r in rows.items() if s == strat and f == flip and sl == slots
+                        for x in r]
+                named = [x for x in runs if not x[1]]
+                when = f"{sum(x[0] for x in named) / len(named):.1%}" if named else "-"
+                conf = f"{statistics.mean(x[4] or 0 for x in named):.1%}" if named else "-"
+                cells.append(f"{sum(x[0] for x in runs) / len(runs):.0%} / {sum(x[1] for x in runs) / len(runs):.0%}"
+                             f" / {when} / {conf} / {statistics.mean(x[2] for x in runs):.1f}")
+            lines.append(cells)
+    table(["strategy"] + [f"flip {f:g}" for f in FLIPS], lines)
+
+    print("## Calibration (1 slot, every N and structure): stated confidence of named answers against their accuracy\n")
+    lines = []
+    for strat in ["auto", "auto --noise 0.1"]:
         for flip in FLIPS:
-            runs = [x for (n, st, s, sl, f), r in rows.items() if s == strat and f == flip and sl == 1 for x in r]
-            named = [x for x in runs if not x[1]]
-            when = f"{sum(x[0] for x in named) / len(named):.1%}" if named else "-"
-            conf = f"{statistics.mean(x[4] or 0 for x in named):.1%}" if named else "-"
-            cells.append(f"{sum(x[0] for x in runs) / len(runs):.0%} / {sum(x[1] for x in runs) / len(runs):.0%} / "
-                         f"{when} / {conf} / {statistics.mean(x[2] for x in runs):.1f}")
-        print("| " + " | ".join(cells) + " |")
+            named = [x for (n, st, s, sl, f), r in rows.items() if s == strat and f == flip and sl == 1
+                     for x in r if not x[1]]
+            cells = [f"`{strat}`", f"{flip:g}"]
+            for lo, hi in BUCKETS:
+                b = [x for x in named if lo <= (x[4] or 0) < hi]
+                cells.append(f"{sum(x[0] for x in b) / len(b):.1%} of {len(b)}" if b else "-")
+            lines.append(cells)
+    table(["strategy", "flip", "stated < 90%", "90-95%", "95-99%", ">= 99%"], lines)
+
     if args.full:
-        print("\n## Every cell: correct, trials mean/worst, rounds mean\n")
-        print("| N | structure | strategy | slots | flip | correct | trials | rounds |\n|" + "---|" * 8)
-        for (n, st, strat, slots, flip), r in rows.items():
-            t = [x[2] for x in r]
-            print(f"| {n} | {st} | {strat} | {slots} | {flip:g} | {acc((n, st, strat, slots, flip)):.0%} | "
-                  f"{statistics.mean(t):.1f}/{max(t)} | {statistics.mean(x[3] for x in r):.1f} |")
-    print(f"\n({time.time() - t0:.0f} s)")
+        print("## Every cell: correct, trials mean/worst, rounds mean\n")
+        table(["N", "structure", "strategy", "slots", "flip", "correct", "trials", "rounds"],
+              [[str(n), st, strat, str(slots), f"{flip:g}", f"{acc((n, st, strat, slots, flip)):.0%}",
+                f"{statistics.mean(x[2] for x in r):.1f}/{max(x[2] for x in r)}",
+                f"{statistics.mean(x[3] for x in r):.1f}"] for (n, st, strat, slots, flip), r in rows.items()])
+    print(f"({time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from . import explain, registry
+from . import explain, registry, starved
 from . import knobs as K
 from .probe import ProbeReport, probe_task
 from .strategy import TrialSpec
@@ -122,15 +122,21 @@ class Aftermath:
             return
         bad = self._rung(self.c.strategy.bad.name)
         diag = explain.diagnose(bad_reports, bad.climb_start_step, getattr(self.contract, "WEIGHT_KNOBS", {}))
-        self._queue_repair(diag.aggressor)
+        self._queue_repair(diag)
 
-    def _queue_repair(self, aggressor: str | None) -> None:
-        knob_path = getattr(self.contract, "WEIGHT_KNOBS", {}).get(aggressor or "")
-        if self.repair is not None or not self.c.opts.repair or not knob_path:
+    def _queue_repair(self, diag: explain.Diagnosis) -> None:
+        """A weight knob set to 0 for an aggressor; the runner's declared settings for a starved task."""
+        if self.repair is not None or not self.c.opts.repair:
             return
-        knob = explain.repair_knob(explain.Diagnosis("", aggressor, None, knob_path), K.flatten(self.c.p.bad.model))
+        bad_flat = K.flatten(self.c.p.bad.model)
+        if diag.starved and diag.repair:
+            knob, name = starved.repair_knob(diag.repair, bad_flat), f"repair {diag.starved}"
+        else:
+            knob_path = getattr(self.contract, "WEIGHT_KNOBS", {}).get(diag.aggressor or "")
+            knob = explain.repair_knob(explain.Diagnosis("", diag.aggressor, None, knob_path), bad_flat)
+            name = f"repair {diag.aggressor}"
         if knob is not None:
-            self.repair = TrialSpec(f"repair {aggressor}", (knob,), "repair")
+            self.repair = TrialSpec(name, (knob,), "repair")
             self.queued.append(self.repair)
 
     # -- the final diagnosis ------------------------------------------------------------------------------------
@@ -163,7 +169,8 @@ class Aftermath:
         if cached is not None:
             c.emit("on_note", "probe: reused the probe of an earlier campaign with the same checkpoints")
             c.ladder.probe = cached
-            self._after_diagnosis(cached.get("aggressor"))
+            self._after_diagnosis(explain.Diagnosis(cached.get("diagnosis", ""), cached.get("aggressor"),
+                                                    starved=cached.get("starved"), repair=cached.get("repair")))
             return
         sched.start()  # here, in the main thread: Ray's start installs signal handlers
         for t in targets:
@@ -174,20 +181,24 @@ class Aftermath:
         c = self.c
         reports = {t.label: self.reports[t.label] for t in self.targets}
         bad = self._rung(self.c.strategy.bad.name)
-        diag = explain.diagnose(reports, bad.climb_start_step, getattr(self.contract, "WEIGHT_KNOBS", {}),
-                                {t.label: t.who for t in self.targets if t.who})
+        who = {t.label: t.who for t in self.targets if t.who}
+        if bad.stagnant_task:
+            diag = starved.diagnose(reports, bad.stagnant_task, getattr(self.contract, "REPAIRS", {}), who)
+        else:
+            diag = explain.diagnose(reports, bad.climb_start_step, getattr(self.contract, "WEIGHT_KNOBS", {}), who)
         c.ladder.probe = {
-            "diagnosis": diag.text, "aggressor": diag.aggressor, "notes": diag.notes,
+            "diagnosis": diag.text, "aggressor": diag.aggressor, "notes": diag.notes, "starved": diag.starved,
+            "repair": diag.repair,
             "checkpoints": [dict(r.summary(), trial=t.trial) for t, r in zip(self.targets, reports.values(),
                                                                               strict=True)],
         }
         self._add_symptoms()
         c.tracker.log_probe([r.to_json() for r in reports.values()], c.ladder.probe, self.key)
         c.emit("on_note", f"diagnosis: {diag.text}")
-        self._after_diagnosis(diag.aggressor)
+        self._after_diagnosis(diag)
 
-    def _after_diagnosis(self, aggressor: str | None) -> None:
-        self._queue_repair(aggressor)
+    def _after_diagnosis(self, diag: explain.Diagnosis) -> None:
+        self._queue_repair(diag)
         self.final = "done"
         if self.repair is not None and self._rung(self.repair.name) is not None and self.repair not in self.queued:
             self._gates(self._rung(self.repair.name))
@@ -195,6 +206,11 @@ class Aftermath:
     def _gates(self, rung) -> None:
         c = self.c
         if rung is None or rung.verdict == Kind.INVALID or self.contract is None or rung.gates is not None:
+            return
+        bad = self._rung(self.c.strategy.bad.name)
+        if bad is not None and bad.stagnant_task:
+            rung.gates = starved.gates(rung.tasks, bad.tasks, bad.stagnant_task)
+            c.tracker.log_gates(rung.name, rung)
             return
         val_metric = getattr(self.contract, "VAL_METRIC", "val_macro_f1")
         prefix = getattr(self.contract, "PER_CLASS_PREFIX", "val_f1.")

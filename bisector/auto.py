@@ -7,7 +7,8 @@ reverts that each fix it while no application fails: they break it only
 together, confirmed by applying them together); whatever it leaves open goes
 to delta debugging, which reuses those results. Up to ``LONE_REVERTS`` knobs,
 lone reverts from bad (N+2 trials is then about what a search costs, and each
-fixing revert is itself the evidence a user wants); if none fixes it, delta
+fixing revert is itself the evidence a user wants; with one slot only up to 4
+knobs, where N+2 trials is no more than a proven split); if none fixes it, delta
 debugging names the independent causes. With more knobs, group splitting (both
 halves at once when two slots are free), which hands over to delta debugging
 when knobs interact.
@@ -24,13 +25,16 @@ FAIL, PASS = Outcome.FAIL, Outcome.PASS
 
 
 LONE_REVERTS = 8
+ONE_SLOT_LONE_REVERTS = 4
+"""With one slot wall clock is trials: above 4 knobs splitting finds one culprit in fewer (N+2 > ceil(log2 N)+4)."""
 
 
 class Auto(Search):
     name = "auto"
 
     def plan(self) -> Plan:
-        if len(self.knobs) > max(self.slots, LONE_REVERTS):
+        lone = LONE_REVERTS if self.slots >= 2 else ONE_SLOT_LONE_REVERTS
+        if len(self.knobs) > max(self.slots, lone):
             result = yield from split_plan(self)
             return result
         if len(self.knobs) > self.slots:

@@ -20,77 +20,29 @@ from typing import Any
 import yaml
 
 from . import knobs as K
-from . import preflight, registry
+from . import links, preflight, registry
 from . import strategy as strategies
 from .aftermath import Aftermath
 from .errors import InputError, RecipeError
 from .ladder import Ladder, Rung
+from .options import (  # noqa: F401  (re-exported: the campaign's inputs and answer)
+    EXIT_BAD_DOES_NOT_FAIL,
+    EXIT_BAD_INPUT,
+    EXIT_CULPRIT,
+    EXIT_GOOD_NOT_STABLE,
+    EXIT_NO_CULPRIT,
+    EXIT_NOT_CONFIDENT,
+    EXIT_NOT_FINISHED,
+    EXITS,
+    Options,
+    Outcome,
+)
 from .recipe import Recipe, load, read_text
-from .scheduler import RayScheduler, Resources
+from .scheduler import RayScheduler
 from .strategy import TrialSpec
 from .tracker import Callback, MlflowTracker
 from .trial import TrialRequest, trial_key
 from .verdicts import FAILURES, Kind, Result
-
-EXIT_CULPRIT, EXIT_NO_CULPRIT, EXIT_BAD_INPUT, EXIT_NOT_FINISHED = 0, 1, 2, 3
-EXIT_BAD_DOES_NOT_FAIL, EXIT_GOOD_NOT_STABLE, EXIT_NOT_CONFIDENT = 4, 5, 6
-EXITS = {Result.CULPRITS: EXIT_CULPRIT, Result.NO_CULPRIT: EXIT_NO_CULPRIT, Result.NOT_FINISHED: EXIT_NOT_FINISHED,
-         Result.BAD_DOES_NOT_FAIL: EXIT_BAD_DOES_NOT_FAIL, Result.GOOD_NOT_STABLE: EXIT_GOOD_NOT_STABLE,
-         Result.NOT_CONFIDENT: EXIT_NOT_CONFIDENT}
-
-
-@dataclass
-class Options:
-    groups: list[str] = field(default_factory=list)
-    seed: int | None = None
-    address: str | None = None
-    resources: Resources = Resources()
-    tracking_uri: str | None = None
-    experiment: str = "bisector"
-    workdir: str = ".bisector"
-    device: str | None = None
-    retries: int = 2
-    max_trials: int | None = None
-    max_hours: float | None = None
-    early_stop: bool = True
-    resume: str | None = None
-    probe: bool = True
-    probe_batches: int = 8
-    repair: bool = True
-    min_val: float | None = None
-    max_climb: float = 0.2
-    class_floor: float = 0.5
-    strategy: str = "auto"
-    healthy_within: float = 0.5
-    repeats: int = 1
-    noise: float = 0.0
-    target: float = 0.95
-    confirm: bool | None = None
-    stable_multiple: float | None = 3.0
-    """Adaptive horizon: a trial stable for this multiple of the step where bad failed is called stable
-    (None: every trial to its horizon, ``--full-horizon``)."""
-    """A stable trial fixes the failure only if its best loss is within this share of good's descent of good's."""
-
-
-@dataclass
-class Outcome:
-    ladder: Ladder
-    parent_run_id: str | None
-    tracking_uri: str | None
-    wall_s: float
-    first_trial_started_at: float | None = None
-
-    @property
-    def exit_code(self) -> int:
-        if self.ladder.not_finished:
-            return EXIT_NOT_FINISHED
-        return EXITS.get(self.ladder.result, EXIT_CULPRIT if self.ladder.culprits else EXIT_NO_CULPRIT)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.ladder.to_json() | {
-            "parent_run_id": self.parent_run_id, "tracking_uri": self.tracking_uri, "wall_s": round(self.wall_s, 1),
-            "first_trial_started_at": self.first_trial_started_at,
-        }
 
 
 @dataclass
@@ -159,10 +111,7 @@ class _Campaign:
         return self.requests[name].recipe if name in self.requests else self._recipe(self.specs[name])
 
     def _reproduce(self, run_id: str | None) -> str | None:
-        if not run_id:
-            return None
-        return (f"MLFLOW_TRACKING_URI={self.tracker.display_uri} mlflow artifacts download --run-id {run_id} "
-                "--artifact-path recipe.yaml --dst-path . && bisector smoke recipe.yaml")
+        return links.reproduce(self.tracker.display_uri, run_id) if run_id else None  # no local path: portable
 
     def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
         """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'."""
@@ -243,8 +192,9 @@ class _Campaign:
                 device_seconds=round(wall * r.devices, 2), device_kind=r.device_kind,
                 run_id=self.tracker.run_id(name), key=self.keys[name], retries=self.attempts[name] - 1,
                 reproduce=self._reproduce(self.tracker.run_id(name)), out_dir=self.requests[name].out_dir,
-                note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or None,
+                note=(res.get("error") or "").strip().rsplit("\n", 1)[-1] or res.get("note") or None,
                 role=self.specs[name].role_text(len(self.p.knobs), self.p.seed),
+                tasks=res.get("tasks"), stagnant_task=res.get("stagnant_task"),
             )
             if res.get("stable_after") and rung.verdict == Kind.STABLE:
                 rung.note = f"stable to step {rung.steps_run} (bad failed at {self._bad_failed_at()})"
@@ -293,7 +243,7 @@ class _Campaign:
         if rung is None:
             self.strategy.skip(spec)
         else:
-            self.strategy.on_trial_complete(spec, rung.verdict)
+            self.strategy.on_trial_complete(spec, rung.verdict, borderline=borderline(rung))
             self.after.on_result(spec.name, rung)
 
     def _answer(self) -> None:
@@ -307,6 +257,7 @@ class _Campaign:
         self.ladder.groups = [[k.name for k in g] for g in res.groups]
         self.ladder.explanation, self.ladder.tried = res.explanation, res.tried
         self.ladder.confidence, self.ladder.notes = res.confidence, list(res.notes)
+        self.ladder.knob_confidence, self.ladder.assumed_flip = dict(res.knob_confidence), res.assumed_flip
 
     def loop(self, sched: RayScheduler) -> None:
         """One loop for every participant: the strategy and the aftermath propose, results go back to them."""
@@ -390,7 +341,18 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
         c.after.close()
         c.ladder.wall_s = time.time() - t0
         c.emit("on_campaign_end", c.ladder, finished)
-    return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started)
+    return Outcome(c.ladder, tracker.parent_run_id, tracker.display_uri, time.time() - t0, c.first_started,
+                   tracker.landing())
+
+
+LATE = 0.8
+
+
+def borderline(rung: Rung) -> bool:
+    """A failure seen only in the last 20% of the trial's horizon: on another seed it may not fail in budget."""
+    step = rung.detected_at_step
+    return Kind.of(rung.verdict) in FAILURES and step is not None and bool(rung.horizon) \
+        and step >= LATE * rung.horizon
 
 
 def _slots(opts: Options) -> int:

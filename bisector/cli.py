@@ -13,6 +13,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import BisectorError, InputError
+from .verdicts import Kind
 
 app = typer.Typer(
     help="Find which recipe change makes a training run diverge: diff two recipes into knobs, "
@@ -178,6 +179,8 @@ def run(
     else:
         out.print(f"MLflow: parent run {outcome.parent_run_id} at {outcome.tracking_uri} "
                   f"({outcome.wall_s:.0f} s)", markup=False)
+    for line in outcome.landing:
+        (err if as_json else out).print(line, markup=False, soft_wrap=True)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -287,7 +290,9 @@ def smoke(
         out.print(f"verdict: {result['kind']}{climb}", markup=False)
         if result.get("error"):
             out.print(result["error"], markup=False)
-    raise typer.Exit(0 if result["kind"] not in ("error", "unresolved") else 1)
+        elif result.get("note"):  # e.g. which task stagnated, and by how much
+            out.print(result["note"], markup=False)
+    raise typer.Exit(0 if result["kind"] not in (Kind.ERROR, Kind.UNRESOLVED) else 1)
 
 
 @app.command()
@@ -325,7 +330,7 @@ def fingerprint(
             extra = "" if m.improvement is None else \
                 f", improved {m.improvement:.1%}, relative training rate {m.training_rate:.2f}"
             out.print(f"  {m.metric} ({m.direction}): {m.verdict.kind}{extra}", markup=False)
-    raise typer.Exit(0 if result.verdict == "stable" else 1)
+    raise typer.Exit(0 if result.verdict == Kind.STABLE else 1)
 
 
 @app.command()

@@ -57,7 +57,7 @@ class ClimbDetector(_EndRules, _Stream):
         jump_steps: int = 10,
         jump_frac: float = 0.15,
         start_steps: int = 5,
-        floor_sigmas: float = 2.0,
+        floor_sigmas: float = 3.0,
         min_descent: float = 0.25,
         climb_frac: float = 0.10,
         rise: float = 0.15,

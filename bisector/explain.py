@@ -23,6 +23,9 @@ from typing import Any
 from .knobs import Knob
 from .probe import ProbeReport, reduction_note
 
+STAGNATING = "while a task stagnates"
+"""The label of the bad endpoint's probe when its verdict is ``stagnant``."""
+
 
 @dataclass
 class ProbeTarget:
@@ -42,6 +45,10 @@ class Diagnosis:
     primary: str | None = None
     repair_knob: str | None = None
     notes: list[str] = field(default_factory=list)
+    starved: str | None = None
+    """The task a ``stagnant`` diagnosis found starved (``starved.py``)."""
+    repair: dict[str, Any] | None = None
+    """Knob settings the repair rung applies (a runner's ``REPAIRS`` for this diagnosis)."""
 
 
 def checkpoints(out_dir: str | None) -> dict[int, str]:
@@ -60,21 +67,24 @@ def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str],
             lister=None, since: int | None = None) -> tuple[list[ProbeTarget], str | None]:
     """Which checkpoints to probe, or why none can be (rungs carry ``out_dir`` and ``climb_start_step``;
     ``lister`` maps an out dir to its checkpoints, by default ``checkpoints``; ``since``: the runner's
-    phase switch, so "early" means early in the phase that failed, not in its warmup)."""
+    phase switch, so "early" means early in the phase that failed, not in its warmup). A climb is probed
+    just before it starts; a stagnant task (no climb) at the step its verdict was given."""
     lister = lister or checkpoints
     ckpts = lister(bad.out_dir)
-    if bad.climb_start_step is None:
+    stagnant = getattr(bad, "stagnant_task", None) and bad.detected_at_step is not None
+    ref, where = (bad.detected_at_step, STAGNATING) if stagnant else (bad.climb_start_step, "before the climb")
+    if ref is None:
         return [], f"the bad endpoint's verdict ({bad.verdict}) has no climb start to probe before"
-    before = [s for s in ckpts if s <= bad.climb_start_step]
+    before = [s for s in ckpts if s <= ref]
     if not before:
-        where = bad.out_dir or "(unknown)"
-        return [], f"no checkpoint of the bad endpoint at or before step {bad.climb_start_step} in {where}"
+        where_dir = bad.out_dir or "(unknown)"
+        return [], f"no checkpoint of the bad endpoint at or before step {ref} in {where_dir}"
     pre = before[-1]
     out = []
     first = next((s for s in ckpts if since is None or s >= since), pre)
     if first < pre:
         out.append(ProbeTarget(f"bad, early (step {first})", "bad", ckpts[first], first, nodes.get("bad")))
-    out.append(ProbeTarget(f"bad, before the climb (step {pre})", "bad", ckpts[pre], pre, nodes.get("bad")))
+    out.append(ProbeTarget(f"bad, {where} (step {pre})", "bad", ckpts[pre], pre, nodes.get("bad")))
     for rung in stable_reverts:
         theirs = lister(rung.out_dir)
         if pre in theirs:

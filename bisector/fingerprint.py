@@ -128,7 +128,7 @@ def fingerprint(
     losses = [r for r in reports if r.direction == "falling" and r.verdict.kind not in (NAN,)]
     evid: dict[str, str] = {}
     if len(losses) >= 2:
-        _multitask(losses, detectors, stagnant_below, others_above, evid)
+        multitask(losses, detectors, stagnant_below, others_above, evid)
     top = min(reports, key=lambda r: SEVERITY_ORDER.index(r.verdict.kind))
     v = top.verdict
     det = detectors[top.metric]
@@ -138,8 +138,11 @@ def fingerprint(
                        sentence, log.source, reports)
 
 
-def _multitask(losses: list[MetricReport], detectors: dict, below: float, above: float, evid: dict) -> None:
-    """Relative improvement and GradNorm training rate per task; mark a stagnant task."""
+def multitask(losses: list[MetricReport], detectors: dict, below: float = 0.05, above: float = 0.10,
+              evid: dict | None = None) -> None:
+    """Relative improvement and GradNorm training rate per task; mark a stagnant task (in place; its
+    sentence goes to ``evid``). Used on a finished log here and at the end of a trial (``tasks.py``)."""
+    evid = {} if evid is None else evid
     ratios = {}
     for r in losses:
         start, end = r.verdict.start_value, detectors[r.metric].level

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from . import markdown
 from .knobs import Knob
 from .verdicts import Kind, Result
 
@@ -38,6 +39,10 @@ class Rung:
     note: str | None = None
     role: str | None = None
     """What the rung is for: endpoint, revert, apply, revert/apply a group of k knobs, repair."""
+    tasks: dict[str, float] | None = None
+    """A multi-task runner's relative improvement per task loss (``tasks.py``)."""
+    stagnant_task: str | None = None
+    """The task loss that stagnated while the others learned (verdict ``stagnant``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +71,8 @@ class Ladder:
     tried: str | None = None
     confidence: float | None = None
     notes: list[str] = field(default_factory=list)
+    knob_confidence: dict[str, float] = field(default_factory=dict)
+    assumed_flip: float | None = None
 
     HEADER = ["Run", "Role", "What changed", "Best loss before climb", "Climb started at", "Detected at", "Steps",
               "Verdict"]
@@ -81,13 +88,17 @@ class Ladder:
         if not self.culprits:
             why = self.explanation or "no single knob explains the failure: reverting any one of them alone still fails"
             return f"No culprit explains it: {why}." + (f" Tried {self.tried}." if self.tried else "")
-        names = ", ".join(f"{k.name} ({_pair(k)})" for k in self.culprits)
+        names = ", ".join(f"{k.name} ({_pair(k)}{self._knob_conf(k)})" for k in self.culprits)
         line = f"Culprit{'s' if len(self.culprits) > 1 else ''}: {names}"
         if self.structure:
             line += f"\nStructure: {self.structure}: {self.explanation}"
         if self.confidence is not None:
-            line += f"\nConfidence: {self.confidence:.1%}"
+            line += f"\nConfidence: {self.confidence:.1%}" + _basis(self.assumed_flip)
         return line + "".join(f"\nNote: {n}" for n in self.notes)
+
+    def _knob_conf(self, k: Knob) -> str:
+        c = self.knob_confidence.get(k.name)
+        return "" if c is None else f"; confidence {c:.1%}"
 
     def totals(self) -> dict[str, Any]:
         ran = [r for r in self.rungs if not r.reused and r.verdict != Kind.INVALID]
@@ -109,29 +120,36 @@ class Ladder:
         return [
             [r.name + (" (reused)" if r.reused else ""), r.role or "-", _changed(r), _num(r.best_value),
              _step(r.climb_start_step), _step(r.detected_at_step),
-             f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""), str(r.verdict)]
+             f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""),
+             str(r.verdict) + (f" ({r.stagnant_task})" if r.stagnant_task else "")]
             for r in self.rungs
         ]
 
-    def markdown(self) -> str:
+    def markdown(self, names: dict[str, str] | None = None, store_hint: str | None = None) -> str:
+        """``ladder.md``; ``names`` are the MLflow run names of the rungs (numbered, with their verdict)."""
+        names = names or {}
         lines = [
             f"# Ladder: {self.good_path} -> {self.bad_path}", "",
             f"Strategy: {self.strategy}" + (f"; answer: {self.result}" if self.result else ""), "",
-            "| " + " | ".join(self.HEADER) + " |",
-            "|" + "---|" * len(self.HEADER),
         ]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self.rows()]
-        lines += ["", self.culprit_line(), ""]
+        rows = [[names.get(r.name, row[0]), *row[1:]] for r, row in zip(self.rungs, self.rows(), strict=True)]
+        lines += markdown.table(self.HEADER, rows)
+        lines += [line for text in self.culprit_line().splitlines() for line in ("", text)] + [""]
         if self.probe:
-            lines += ["## Probe", "", "| " + " | ".join(PROBE_HEADER) + " |", "|" + "---|" * len(PROBE_HEADER)]
-            lines += ["| " + " | ".join(row) + " |" for row in self.probe_rows()]
-            lines += ["", f"Diagnosis: {self.probe.get('diagnosis')}", ""]
-            lines += [f"Note: {n}" for n in self.probe.get("notes", [])] + [""]
+            lines += ["## Probe", "", *self.probe_markdown().splitlines(), ""]
         repair = self.repair_line()
         lines += [repair, ""] if repair else []
         lines += [self.cost_line(), "", "## Reproduce a rung", ""]
+        lines += [store_hint, ""] if store_hint and any(r.reproduce for r in self.rungs) else []
         lines += [f"- {r.name}: `{r.reproduce}`" for r in self.rungs if r.reproduce]
         return "\n".join(lines + [""])
+
+    def probe_markdown(self) -> str:
+        """The probe's tables (one row per checkpoint and term) and the diagnosis: ``probe.md``."""
+        probe = self.probe or {}
+        lines = markdown.table(PROBE_HEADER, self.probe_rows()) if probe.get("checkpoints") else []
+        lines += ["", f"Diagnosis: {probe.get('diagnosis')}", *[f"Note: {n}" for n in probe.get("notes", [])]]
+        return "\n".join(lines) + "\n"
 
     def probe_rows(self) -> list[list[str]]:
         rows = []
@@ -162,11 +180,13 @@ class Ladder:
     def to_json(self) -> dict[str, Any]:
         return {
             "good": self.good_path, "bad": self.bad_path, "strategy": self.strategy,
-            "culprits": [{"path": k.name, "good": _one(k.good), "bad": _one(k.bad)} for k in self.culprits],
+            "culprits": [{"path": k.name, "good": _one(k.good), "bad": _one(k.bad),
+                          "confidence": self.knob_confidence.get(k.name)} for k in self.culprits],
             "stopped": self.stopped, "not_finished": self.not_finished,
             "result": None if self.result is None else str(self.result), "structure": self.structure,
             "groups": self.groups, "explanation": self.explanation, "tried": self.tried,
-            "confidence": self.confidence, "notes": self.notes,
+            "confidence": self.confidence, "notes": self.notes, "knob_confidence": self.knob_confidence,
+            "assumed_flip": self.assumed_flip,
             "ladder": [r.to_dict() for r in self.rungs], "totals": self.totals(), "probe": self.probe,
         }
 
@@ -187,7 +207,8 @@ class Ladder:
         return cls(data["good"], data["bad"], data["strategy"], rungs, culprits, data.get("stopped"),
                    data.get("not_finished"), (data.get("totals") or {}).get("wall_s", 0.0), data.get("probe"),
                    result, data.get("structure"), data.get("groups") or [], data.get("explanation"),
-                   data.get("tried"), data.get("confidence"), data.get("notes") or [])
+                   data.get("tried"), data.get("confidence"), data.get("notes") or [],
+                   data.get("knob_confidence") or {}, data.get("assumed_flip"))
 
 
 PROBE_HEADER = ["Checkpoint", "Term", "|g| median (min-max)", "Ratio to primary", "Weighted share",
@@ -202,6 +223,16 @@ def _gate(v: Any) -> str:
 
 def _one(values: tuple) -> Any:
     return values[0] if len(values) == 1 else list(values)
+
+
+def _basis(flip: float | None) -> str:
+    """What a confidence assumes: quiet (nothing contradicted, flips assumed rare) or a flip probability."""
+    if flip is None:
+        return ""
+    if flip < 0.01:
+        return (f" (assuming a verdict flips with the seed {flip:.1%} of the time: no result contradicted another; "
+                "run with --noise P if verdicts may flip)")
+    return f" (assuming a verdict flips with the seed {flip:.0%} of the time)"
 
 
 def _pair(k: Knob) -> str:

@@ -59,6 +59,9 @@ class ProbeReport:
     step: int | None = None
     checkpoint: str = ""
     seconds: float = 0.0
+    shared: str | None = None
+    """The module every term's gradient flows through (a multi-task trunk), when the runner names one:
+    the ladder's view then shows that scope instead of all parameters."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,26 +69,31 @@ class ProbeReport:
             "weights": self.weights, "batches": self.batches, "seconds": round(self.seconds, 3),
             "terms": {s: {t: asdict(v) for t, v in d.items()} for s, d in self.terms.items()},
             "pairs": {s: [asdict(p) for p in ps] for s, ps in self.pairs.items()},
-            "reductions": {t: list(v) for t, v in self.reductions.items()},
+            "reductions": {t: list(v) for t, v in self.reductions.items()}, "shared": self.shared,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProbeReport:
         r = cls(d["primary"], d["weights"], d["batches"], label=d.get("label", ""), step=d.get("step"),
-                checkpoint=d.get("checkpoint", ""), seconds=d.get("seconds", 0.0))
+                checkpoint=d.get("checkpoint", ""), seconds=d.get("seconds", 0.0), shared=d.get("shared"))
         r.terms = {s: {t: TermStats(**v) for t, v in ts.items()} for s, ts in d["terms"].items()}
         r.pairs = {s: [PairStats(**p) for p in ps] for s, ps in d["pairs"].items()}
         r.reductions = {t: tuple(v) for t, v in d.get("reductions", {}).items()}
         return r
 
+    @property
+    def scope(self) -> str:
+        """The ladder's scope: the shared module when the runner names one, else all parameters."""
+        return self.shared if self.shared in self.terms else ALL
+
     def summary(self) -> dict[str, Any]:
-        """The ladder's view: all-parameter terms and pairs, plus per-module cosines."""
+        """The ladder's view: the scope's terms and pairs, plus per-module cosines."""
         return {
-            "label": self.label, "step": self.step, "checkpoint": self.checkpoint,
+            "label": self.label, "step": self.step, "checkpoint": self.checkpoint, "scope": self.scope,
             "terms": {t: {k: getattr(v, k) for k in ("norm_median", "norm_min", "norm_max", "ratio_to_primary",
                                                       "weighted_share", "projection_share")}
-                      for t, v in self.terms[ALL].items()},
-            "pairs": [asdict(p) for p in self.pairs[ALL]],
+                      for t, v in self.terms[self.scope].items()},
+            "pairs": [asdict(p) for p in self.pairs[self.scope]],
             "modules": {s: [asdict(p) for p in ps] for s, ps in self.pairs.items() if s != ALL},
         }
 
@@ -179,6 +187,7 @@ def probe_checkpoint(runner, recipe, checkpoint: str | Path, batches: int = 8, d
     report.reductions = contract.term_reductions(recipe, data[0])
     report.seconds = time.perf_counter() - t0
     report.checkpoint, report.label = str(checkpoint), label
+    report.shared = getattr(contract, "SHARED_MODULE", None)
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     report.step = int(saved.get("step", -1)) if isinstance(saved, dict) else -1
     return report

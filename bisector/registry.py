@@ -13,7 +13,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-BUILTIN = {"tagger": "runners.tagger", "ranking": "runners.ranking", "command": "runners.command"}
+BUILTIN = {"tagger": "runners.tagger", "command": "runners.command", "multitask": "runners.multitask",
+           "ranking": "runners.ranking"}
 REQUIRED = ("NAME", "VERSION", "Recipe", "primary_metric", "train")
 
 
@@ -66,6 +67,12 @@ def checkpoints(runner: ModuleType, recipe: Any, out_dir: str | None) -> dict[in
     """Step -> checkpoint path where the runner says where its checkpoints are; None: the default layout."""
     hook = getattr(runner, "checkpoints", None)
     return hook(recipe, out_dir) if hook else None
+
+
+def task_metrics(runner: ModuleType, recipe: Any) -> list[str]:
+    """One loss metric per task of a multi-task runner (judged together for a starved task); [] for one task."""
+    hook = getattr(runner, "task_metrics", None)
+    return list(hook(recipe)) if hook else []
 
 
 def phase_switch(runner: ModuleType, recipe: Any) -> int | None:

@@ -1,83 +1,104 @@
-"""The ladder for people in the MLflow UI: ``curves.png`` and a self-contained ``ladder.html``.
+"""``ladder.html``: the whole campaign on one self-contained page for the MLflow artifact viewer.
 
-The HTML embeds the plot as a data URI and uses inline CSS only, so the UI's
-artifact viewer renders it without fetching anything.
+The answer first (culprits, structure, confidence), then the ladder with each
+rung linked to its run, the probe's tables, the diagnosis, the repair and its
+gates, the cost, the curves and the reproduce commands. The plot is embedded
+as a data URI and the CSS is inline, so the UI's sandboxed viewer renders it
+without fetching anything; links open in a new tab (the frame itself cannot
+navigate).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 
-from .ladder import Ladder
+from .ladder import PROBE_HEADER, Ladder
+from .run_view import colours, found, headline, verdict_word
 
-COLORS = {"stable": "#1a7f37", "diverged": "#cf222e", "nan": "#cf222e", "error": "#9a6700", "lost": "#9a6700"}
-
-
-def curves_png(ladder: Ladder, curves: dict[str, list[tuple[int, float]]], metric: str) -> bytes:
-    """Every trial's watched metric, with its climb start (o) and the step it stopped at (x)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 5.5), dpi=100)
-    cmap = plt.get_cmap("tab10")
-    for i, rung in enumerate(ladder.rungs):
-        pts = curves.get(rung.name) or []
-        if not pts:
-            continue
-        steps, values = zip(*pts, strict=True)
-        color = cmap(i % 10)
-        style = "-" if rung.verdict == "stable" else "--"
-        ax.plot(steps, values, style, color=color, lw=1.2, label=f"{rung.name} ({rung.verdict})")
-        near = dict(pts)
-        if rung.climb_start_step is not None:
-            y = near.get(rung.climb_start_step, values[-1])
-            ax.plot([rung.climb_start_step], [y], "o", color=color, ms=7, mfc="none", mew=2)
-        if rung.verdict != "stable":
-            ax.plot([steps[-1]], [values[-1]], "x", color=color, ms=9, mew=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{ladder.good_path} -> {ladder.bad_path}: o climb start, x stopped")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1f2328;max-width:1500px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0 16px}
+th,td{border:1px solid #d0d7de;padding:5px 9px;text-align:left;vertical-align:top}
+th{background:#f6f8fa} code{font-size:12px;background:#f6f8fa;padding:2px 4px}
+.answer{font-size:20px;font-weight:700;margin:8px 0} .sub{color:#57606a}
+.dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px}
+.neg{color:#cf222e;font-weight:600} .pass{color:#1a7f37;font-weight:600} .fail{color:#cf222e;font-weight:600}
+"""
 
 
-def ladder_html(ladder: Ladder, png: bytes | None = None) -> str:
+def ladder_html(ladder: Ladder, png: bytes | None = None, names: dict[str, str] | None = None,
+                links: dict[str, str] | None = None, store_hint: str | None = None) -> str:
+    """``names``: rung -> MLflow run name; ``links``: rung -> run URL (else the run id is shown)."""
     e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in Ladder.HEADER)
-    body = []
-    for rung, row in zip(ladder.rungs, ladder.rows(), strict=True):
-        color = COLORS.get(rung.verdict, "#57606a")
-        cells = "".join(f"<td>{e(c)}</td>" for c in row[:-1])
-        body.append(f"<tr>{cells}<td style='color:{color};font-weight:600'>{e(row[-1])}</td></tr>")
+    names, links = names or {}, links or {}
+    parts = [f"<p class='answer'>{e(headline(ladder))}</p>"]
+    if ladder.structure and ladder.explanation:
+        parts.append(f"<p><b>Structure:</b> {e(ladder.structure)}: {e(ladder.explanation)}</p>")
+    if ladder.culprits:
+        rows = [[f"<code>{e(p)}</code>", e(repr(v["good"])), e(repr(v["bad"]))]
+                for k in ladder.culprits for p, v in k.changes().items()]
+        parts.append(_table(["Culprit knob", "Good", "Bad"], rows))
+    parts += [f"<p class='sub'>Note: {e(n)}</p>" for n in ladder.notes]
+    if not ladder.culprits:
+        parts.append(f"<p>{e(ladder.culprit_line())}</p>".replace("\n", "<br>"))
+    parts.append(f"<h3>Ladder</h3><p class='sub'>{e(ladder.good_path)} &rarr; {e(ladder.bad_path)}, strategy "
+                 f"{e(ladder.strategy)}" + (f"; answer: {e(str(ladder.result))}" if ladder.result else "") + "</p>")
+    parts.append(_ladder(ladder, names, links))
+    if ladder.probe:
+        parts.append("<h3>Gradient probe</h3>")
+        if ladder.probe.get("checkpoints"):
+            parts.append(_table(PROBE_HEADER, [[e(c) for c in row] for row in ladder.probe_rows()],
+                                neg_last=True))
+        parts.append(f"<p><b>Diagnosis:</b> {e(str(ladder.probe.get('diagnosis')))}</p>")
+        parts += [f"<p class='sub'>Note: {e(n)}</p>" for n in ladder.probe.get("notes", [])]
+    repair = next((r for r in ladder.rungs if r.role == "repair" or r.name.startswith("repair")), None)
+    if repair is not None:
+        parts.append(f"<h3>Repair</h3><p>{e(ladder.repair_line() or '')}</p>")
+        if repair.gates:
+            rows = [[e(g), f"<span class='{'pass' if v.get('passed') else 'fail'}'>"
+                           f"{'passed' if v.get('passed') else 'FAILED'}</span>", e(str(v.get("value"))),
+                     e(str(v.get("rule", "")))] for g, v in repair.gates.items()]
+            parts.append(_table(["Gate", "Result", "Value", "Rule"], rows))
+    parts.append(f"<h3>Cost</h3><p>{e(ladder.cost_line())}</p>")
+    if png:
+        parts.append("<h3>Curves</h3><img alt='curves' style='max-width:100%' "
+                     f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     repro = "".join(f"<li><b>{e(r.name)}</b>: <code>{e(r.reproduce)}</code></li>" for r in ladder.rungs
                     if r.reproduce)
-    img = f"<img alt='curves' style='max-width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'>" \
-        if png else ""
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>bisector ladder</title>
-<style>
-body{{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1f2328}}
-table{{border-collapse:collapse;font-size:14px}}
-th,td{{border:1px solid #d0d7de;padding:6px 10px;text-align:left;vertical-align:top}}
-th{{background:#f6f8fa}} code{{font-size:12px;background:#f6f8fa;padding:2px 4px}}
-.culprit{{font-size:16px;font-weight:600;margin:16px 0}}
-</style></head><body>
-<h2>Ladder: {e(ladder.good_path)} &rarr; {e(ladder.bad_path)}</h2>
-<p>Strategy: {e(ladder.strategy)}</p>
-<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
-<p class="culprit">{e(ladder.culprit_line())}</p>
-<p>{e(ladder.cost_line())}</p>
-{img}
-<h3>Reproduce a rung</h3><ul>{repro}</ul>
-</body></html>
-"""
+    if repro:
+        parts.append("<h3>Reproduce a rung</h3>" + (f"<p class='sub'>{e(store_hint)}</p>" if store_hint else "")
+                     + f"<ul>{repro}</ul>")
+    title = e(f"bisector: {found(ladder)}")
+    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style>"
+            f"</head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _ladder(ladder: Ladder, names: dict[str, str], links: dict[str, str]) -> str:
+    e = html.escape
+    colour = colours(ladder)
+    header = ["Run", *Ladder.HEADER[1:-1], "Verdict", "MLflow run"]
+    body = []
+    for rung, row in zip(ladder.rungs, ladder.rows(), strict=True):
+        shown = e(names.get(rung.name, row[0]))
+        dot = f"<span class='dot' style='background:{colour[rung.name]}'></span>"
+        if rung.name in links:
+            run = f"<a href='{e(links[rung.name])}' target='_blank' rel='noopener'>open</a>"
+        else:
+            run = f"<code>{e(rung.run_id or '-')}</code>"
+        note = f"<br><span class='sub'>{e(rung.note)}</span>" if rung.note else ""
+        cells = [dot + shown, *[e(c) for c in row[1:-1]],
+                 f"<b style='color:{colour[rung.name]}'>{e(verdict_word(rung))}</b>{note}", run]
+        body.append(cells)
+    return _table(header, body)
+
+
+def _table(header: list[str], rows: list[list[str]], neg_last: bool = False) -> str:
+    """Cells are already escaped HTML."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    out = []
+    for row in rows:
+        cls = " class='neg'" if neg_last and row and row[-1].startswith("-") and row[-1] != "-" else ""
+        cells = "".join(f"<td>{c}</td>" for c in row[:-1]) + f"<td{cls}>{row[-1]}</td>" if row else ""
+        out.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(out)}</tbody></table>"

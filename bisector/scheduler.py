@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ClusterError, ResourceError
-from .trial import ERROR, TrialRequest, run_trial
+from .trial import TrialRequest, run_trial
+from .verdicts import Kind
 
 LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -252,7 +253,7 @@ class RayScheduler:
                 continue
             except RayTaskError as exc:  # the trial function itself raised (e.g. the runner cannot import)
                 del self._live[gen]
-                item = {"result": {"name": name, "kind": ERROR, "error": str(exc)[-4000:], "steps_run": 0,
+                item = {"result": {"name": name, "kind": Kind.ERROR, "error": str(exc)[-4000:], "steps_run": 0,
                                    "wall_s": 0.0}}
             except RayError as exc:  # the worker or its node died: infrastructure, not a verdict
                 del self._live[gen]

@@ -18,51 +18,13 @@ version while the campaign stays ask/tell.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Generator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Generator
 from typing import Protocol
 
+from .answer import StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
-from .votes import Ballot
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    name: str
-    reverted: tuple[Knob, ...] = ()
-    role: str = "revert"  # "endpoint", "revert", "apply", "group-revert", "group-apply", "repair"
-    seed: int = 0
-    """Offset from the campaign's seed: a repeat of the same knob set on another seed."""
-
-    def role_text(self, total: int, base_seed: int | None = None) -> str:
-        """The rung's role in words: endpoint, revert, apply, revert/apply a group of k knobs, repeat on seed s."""
-        k = len(self.reverted)
-        text = self.role
-        if self.role == "group-revert":
-            text = f"revert a group of {k} knobs"
-        elif self.role == "group-apply":
-            text = f"apply a group of {total - k} knobs"
-        if self.seed:
-            where = f"seed {base_seed + self.seed}" if base_seed is not None else f"seed +{self.seed}"
-            text += f", repeat on {where}"
-        return text
-
-
-@dataclass
-class StrategyResult:
-    culprits: list[Knob] = field(default_factory=list)
-    stopped: str | None = None  # why the campaign stopped early, if it did
-    result: Result = Result.NO_CULPRIT
-    groups: list[tuple[Knob, ...]] = field(default_factory=list)
-    """Minimal failure-inducing knob sets: one knob that breaks training alone, or knobs that break it only together."""
-    structure: str | None = None
-    explanation: str | None = None
-    tried: str | None = None
-    confidence: float | None = None
-    """How likely the answer is right, given the votes and the assumed flip probability (see votes.py)."""
-    notes: list[str] = field(default_factory=list)
+from .votes import QUIET_FLIP, Ballot, group_testing_prior, knob_confidence
 
 
 class Strategy(Protocol):
@@ -72,7 +34,7 @@ class Strategy(Protocol):
 
     def suggest(self) -> list[TrialSpec]: ...
 
-    def on_trial_complete(self, trial: TrialSpec, verdict: str) -> None: ...
+    def on_trial_complete(self, trial: TrialSpec, verdict: str, borderline: bool = False) -> None: ...
 
     def skip(self, trial: TrialSpec) -> None: ...
 
@@ -97,26 +59,6 @@ def check_endpoints(good: str, bad: str) -> tuple[Result, str] | None:
     return None
 
 
-def structure(groups: list[tuple[Knob, ...]]) -> tuple[str | None, str | None]:
-    """A label and a sentence for minimal failure-inducing sets."""
-    if not groups:
-        return None, None
-    if len(groups) == 1 and len(groups[0]) == 1:
-        return "single", f"{groups[0][0].name} alone breaks training"
-    if len(groups) == 1:
-        return "only together", f"{_names(groups[0])} break training only together (reverting any one fixes it)"
-    if all(len(g) == 1 for g in groups):
-        return "either alone breaks training", (f"each of {_names([g[0] for g in groups])} alone breaks training "
-                                                "(all must be reverted)")
-    parts = [f"{g[0].name} alone" if len(g) == 1 else f"{_names(g)} only together" for g in groups]
-    return "mixed", "independent causes: " + "; ".join(parts) + " (revert one knob of each)"
-
-
-def _names(knobs: Iterable[Knob]) -> str:
-    names = [k.name for k in knobs]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 Plan = Generator[list[frozenset[str]], list[Outcome], "StrategyResult | None"]
 
 
@@ -138,7 +80,7 @@ class Search:
         self.all = frozenset(self.by_name)
         self.good = TrialSpec("good", tuple(self.knobs), "endpoint")
         self.bad = TrialSpec("bad", (), "endpoint")
-        self.ballot = Ballot(repeats, noise)
+        self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)))
         self.target = target
         self.confirm = self.confirm_default if confirm is None else confirm
         self.known: dict[frozenset[str], Outcome] = {}
@@ -177,9 +119,15 @@ class Search:
         self._ready = []
         return out
 
-    def on_trial_complete(self, trial: TrialSpec, verdict: str) -> None:
+    def on_trial_complete(self, trial: TrialSpec, verdict: str, borderline: bool = False) -> None:
+        """``borderline``: the verdict was barely reached (e.g. a failure seen only near the horizon); while
+        no result has contradicted another, that knob set is run once more on another seed before it counts."""
         self.verdicts[trial.name] = verdict
         self.trials += 1
+        b = self._bad_side(trial)
+        if borderline and not self.ballot.noisy and not self.ballot.extra.get(b):
+            self.ballot.extra[b] = 1
+            self.notes.append(f"{trial.name} ({verdict}) was borderline: run once more on another seed")
         self._learn(trial, outcome(verdict), str(verdict))
 
     def skip(self, trial: TrialSpec) -> None:
@@ -227,8 +175,8 @@ class Search:
         if len(app) == 1:
             return TrialSpec(f"apply {app[0]}", reverted, "apply")
         if len(rev) <= len(app):
-            return TrialSpec(_group_name("revert", rev), reverted, "group-revert")
-        return TrialSpec(_group_name("apply", app), reverted, "group-apply")
+            return TrialSpec(group_name("revert", rev), reverted, "group-revert")
+        return TrialSpec(group_name("apply", app), reverted, "group-apply")
 
     def finish(self, groups: list[frozenset[str]], tried: str | None = None, result: Result | None = None,
                explanation: str | None = None, evidence: list[frozenset[str]] | None = None) -> StrategyResult:
@@ -313,6 +261,9 @@ class Search:
             if b not in self.known:
                 self._ask([good, bad])
                 return
+        wrong = [b for b, want in ((good, Outcome.PASS), (bad, Outcome.FAIL)) if self.known[b] is want.other]
+        if self.ballot.noisy and wrong and self._more_votes(wrong[0], lead=3):
+            return  # a noisy stop needs a lead of 3 votes (odds 1:729 at 10% flips), not 2 (1:81)
         said = self._said[bad]
         fails = sum(Kind.of(v) in FAILURES for v in said)
         if 0 < fails < len(said):
@@ -323,6 +274,16 @@ class Search:
                                         rep[bad] if self.known[bad] is Outcome.FAIL else _not(rep[bad], Kind.STABLE))
         if self._stopped is None:
             self._restart()
+
+    def _more_votes(self, b: frozenset[str], lead: int) -> bool:
+        """Ask more votes of ``b`` until one outcome leads by ``lead`` (False when it already does or cannot)."""
+        v = self.ballot.votes.get(b, [])
+        if abs(v.count(Outcome.FAIL) - v.count(Outcome.PASS)) >= lead or len(v) >= self.ballot.max_votes:
+            return False
+        self.ballot.extra[b] = lead - self.ballot.margin(b) + self.ballot.extra.get(b, 0)
+        self.known.pop(b, None)
+        self._ask([frozenset(), self.all])
+        return True
 
     def _restart(self) -> None:
         self._confirming, self._revoting = None, False
@@ -371,20 +332,14 @@ class Search:
                 result.explanation = (f"best guess: {result.explanation}, at confidence {conf:.0%} below the "
                                       f"{self.target:.0%} target")
         result.confidence = conf
+        result.knob_confidence = knob_confidence(result.groups, {b: self.ballot.posterior(b) for b in sets})
+        result.assumed_flip = self.ballot.flip if self.ballot.noisy else QUIET_FLIP
         self._result = result
 
 
 def _not(verdict: str, fallback: Kind = Kind.ERROR) -> str:
     """A representative verdict for an endpoint whose majority was not what the check wants."""
     return verdict if outcome(verdict) is not Outcome.PASS else str(fallback)
-
-
-def _group_name(verb: str, names: list[str]) -> str:
-    text = ", ".join(names)
-    if len(text) <= 100:
-        return f"{verb} {len(names)} knobs: {text}"
-    digest = hashlib.sha1(text.encode()).hexdigest()[:6]
-    return f"{verb} {len(names)} knobs: {', '.join(names[:3])} +{len(names) - 3} more #{digest}"
 
 
 REGISTRY = {

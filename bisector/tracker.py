@@ -15,13 +15,15 @@ import math
 import time
 from typing import Any
 
-from . import orphans
+from . import links, orphans
 from .errors import ResumeError
 from .ladder import Ladder, Rung
+from .presenter import Presenter
+from .verdicts import Kind
 
 CHUNK = 1000
 RUNG_TAGS = ("verdict", "best_step", "best_value", "climb_start_step", "detected_at_step", "steps_run", "horizon",
-             "wall_s", "device_seconds", "device_kind")
+             "wall_s", "device_seconds", "device_kind", "tasks", "stagnant_task")
 
 
 class Callback:
@@ -50,10 +52,11 @@ def _params(params: dict[str, Any]) -> list:
     return [Param(k, (v if isinstance(v, str) else json.dumps(v, default=str))[:6000]) for k, v in params.items()]
 
 
-def _tags(tags: dict[str, Any]) -> list:
+def _tags(tags: dict[str, Any], limit: int = 5000) -> list:
     from mlflow.entities import RunTag
 
-    return [RunTag(k, "" if v is None else str(v)[:5000]) for k, v in tags.items()]
+    return [RunTag(k, "" if v is None else (json.dumps(v) if isinstance(v, dict) else str(v))[
+                :8000 if k == "mlflow.note.content" else limit]) for k, v in tags.items()]
 
 
 def _parse(value: str | None) -> Any:
@@ -79,6 +82,7 @@ class MlflowTracker(Callback):
         self._attempts: dict[str, int] = {}
         self.curves: dict[str, list[tuple[int, float]]] = {}
         self.metric = "loss"
+        self.view = Presenter(self)  # names, colours, notes and markers for the UI
 
     # -- writing --------------------------------------------------------------------
     def _log(self, run_id: str, *, metrics=(), params=(), tags=()) -> None:
@@ -102,6 +106,7 @@ class MlflowTracker(Callback):
     def on_campaign_start(self, info: dict[str, Any]) -> None:
         self.metric = info.get("metric", self.metric)
         if info.get("resume"):
+            self.view.what = str(info.get("params", {}).get("runner") or self.view.what)
             self.parent_run_id = info["resume"]
             self._exp_id = self.client.get_run(self.parent_run_id).info.experiment_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
@@ -113,8 +118,9 @@ class MlflowTracker(Callback):
                                                       orphans.TAG: orphans.identity()}))
             orphans.close(self.client, self._exp_id, self.parent_run_id)
             return
-        run = self.client.create_run(self._experiment_id(), run_name=info.get("name"),
-                                     tags={"bisector.role": "campaign", orphans.TAG: orphans.identity()})
+        shown = self.view.start(info)
+        run = self.client.create_run(self._experiment_id(), run_name=shown.pop("mlflow.runName"),
+                                     tags={"bisector.role": "campaign", orphans.TAG: orphans.identity(), **shown})
         self.parent_run_id = run.info.run_id
         orphans.close(self.client, self._exp_id, self.parent_run_id)
         self._log(self.parent_run_id, params=_params(info["params"]), tags=_tags(info.get("tags", {})))
@@ -125,9 +131,11 @@ class MlflowTracker(Callback):
         attempt = self._attempts[name] = self._attempts.get(name, 0) + 1
         tags = {"mlflow.parentRunId": self.parent_run_id, "bisector.role": "trial", "bisector.attempt": str(attempt),
                 **tags}
-        run_name = name if attempt == 1 else f"{name} (attempt {attempt})"
-        run = self.client.create_run(self._experiment_id(), run_name=run_name, tags=tags)
+        shown = self.view.trial_start(name, attempt)
+        run = self.client.create_run(self._experiment_id(), run_name=shown.pop("mlflow.runName"),
+                                     tags={**tags, **shown})
         self._runs[name] = run.info.run_id
+        self.view.trial_run(name, run.info.run_id)
         self._pending[name] = []
         self.curves[name] = []
         self._log(run.info.run_id, params=_params(params))
@@ -142,6 +150,7 @@ class MlflowTracker(Callback):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
+        self.view.metrics(name, records)
         buf = self._pending[name]
         curve = self.curves[name]
         for rec in records:
@@ -160,7 +169,12 @@ class MlflowTracker(Callback):
         run_id = self._runs[name]
         self._log(run_id, metrics=self._pending.pop(name, []),
                   tags=_tags({"bisector.infra_fault": error, "bisector.retried": will_retry}))
+        self.view.fault(name, run_id, self._attempts.get(name, 1))
         self.client.set_terminated(run_id, status="FAILED")
+
+    def landing(self) -> list[str]:
+        """Where to open this campaign in the MLflow UI (printed at its end)."""
+        return links.landing(self.display_uri, self._exp_id, self.parent_run_id)
 
     def run_id(self, name: str) -> str | None:
         return self._runs.get(name)
@@ -168,33 +182,40 @@ class MlflowTracker(Callback):
     def on_trial_reused(self, name: str, rung: Rung) -> None:
         self.curves[name] = self.history(rung.run_id, self.metric) if rung.run_id else []
         if rung.run_id and self.client.get_run(rung.run_id).data.tags.get("mlflow.parentRunId") == self.parent_run_id:
+            self.view.trial_run(name, rung.run_id)
             return  # already a child of this campaign (a resumed campaign)
+        shown = self.view.trial_end(name, rung, "", reused=True)
         tags = {"mlflow.parentRunId": self.parent_run_id, "bisector.role": "trial", "bisector.key": rung.key,
-                "bisector.reused_from": rung.run_id, "bisector.out_dir": rung.out_dir,
-                **{k: getattr(rung, k) for k in RUNG_TAGS}}
-        run = self.client.create_run(self._experiment_id(), run_name=f"{name} (reused)", tags=_string(tags))
+                "bisector.reused_from": rung.run_id, "bisector.out_dir": rung.out_dir, "bisector.trial": name,
+                **{k: getattr(rung, k) for k in RUNG_TAGS}, **shown}
+        run = self.client.create_run(self._experiment_id(), run_name=tags.pop("mlflow.runName"), tags=_string(tags))
+        self.view.trial_run(name, run.info.run_id)
         self.client.set_terminated(run.info.run_id, status="FINISHED")
 
     def on_trial_end(self, name: str, rung: Rung, result: dict[str, Any]) -> None:
         run_id = self._runs[name]
-        self._log(run_id, metrics=self._pending.pop(name, []),
-                  tags=_tags({k: getattr(rung, k) for k in RUNG_TAGS} | {"bisector.retries": rung.retries}))
+        self._log(run_id, metrics=self._pending.pop(name, []) + self.view.markers(name, rung),
+                  tags=_tags({k: getattr(rung, k) for k in RUNG_TAGS} | {"bisector.retries": rung.retries}
+                             | self.view.trial_end(name, rung, run_id)))
         if result.get("error"):
             self.client.log_text(run_id, result["error"], "error.txt")
-        status = "FINISHED" if rung.verdict not in ("error", "lost") else "FAILED"
+        status = "FINISHED" if rung.verdict not in (Kind.ERROR, Kind.LOST) else "FAILED"
         self.client.set_terminated(run_id, status=status)
 
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None:
-        from .report import curves_png, ladder_html
+        from .curves import curves_png
+        from .report import ladder_html
 
         for name in list(self._pending):  # trials cancelled before their verdict
             self._log(self._runs[name], metrics=self._pending.pop(name))
             self.client.set_terminated(self._runs[name], status="KILLED")
         run_id = self.parent_run_id
+        shown = self.view.finish(ladder)
         png = curves_png(ladder, self.curves, self.metric) if any(self.curves.values()) else None
-        self.client.log_text(run_id, ladder.markdown(), "ladder.md")
+        hint = links.store_hint(self.display_uri)
+        self.client.log_text(run_id, ladder.markdown(self.view.names, hint), "ladder.md")
         self.client.log_text(run_id, ladder.dumps(), "ladder.json")
-        self.client.log_text(run_id, ladder_html(ladder, png), "ladder.html")
+        self.client.log_text(run_id, ladder_html(ladder, png, self.view.names, self.view.urls, hint), "ladder.html")
         if png:
             _log_bytes(self.client, run_id, png, "curves.png")
         totals = ladder.totals()
@@ -203,7 +224,8 @@ class MlflowTracker(Callback):
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, 0) for k, v in totals.items() if isinstance(v, (int, float))]
         culprits = ",".join(k.name for k in ladder.culprits)
-        self._log(run_id, metrics=metrics, tags=_tags({"culprits": culprits, "outcome": ladder.culprit_line()}))
+        self._log(run_id, metrics=metrics, tags=_tags({"culprits": culprits, "outcome": ladder.culprit_line()})
+                  + _tags(shown, limit=8000))
         self.client.set_terminated(run_id, status="FINISHED" if finished and not ladder.not_finished else "KILLED")
 
     # -- reading ----------------------------------------------------------------------
@@ -216,7 +238,7 @@ class MlflowTracker(Callback):
             return None
         tags = runs[0].data.tags
         values = {k: _parse(tags.get(k)) for k in RUNG_TAGS}
-        if values["verdict"] in (None, "error", "lost"):
+        if values["verdict"] in (None, Kind.ERROR, Kind.LOST):
             return None
         origin = tags.get("bisector.reused_from") or runs[0].info.run_id
         return Rung(name="", changed={}, key=key, run_id=origin, reused=True, out_dir=tags.get("bisector.out_dir"),
@@ -240,18 +262,13 @@ class MlflowTracker(Callback):
 
     def log_probe(self, reports: list[dict[str, Any]], summary: dict[str, Any], key: str) -> None:
         """A ``probe`` child run: the full reports as ``probe.json``, the diagnosis as a tag and ``probe.md``."""
-        run = self.client.create_run(self._experiment_id(), run_name="probe", tags={
-            "mlflow.parentRunId": self.parent_run_id, "bisector.role": "probe", "bisector.key": key})
+        shown = self.view.probe_tags(summary)
+        run = self.client.create_run(self._experiment_id(), run_name=shown.pop("mlflow.runName"), tags={
+            "mlflow.parentRunId": self.parent_run_id, "bisector.role": "probe", "bisector.key": key, **shown})
         run_id = run.info.run_id
         self.client.log_text(run_id, json.dumps(reports, indent=2, default=str), "probe.json")
         self.client.log_text(run_id, json.dumps(summary, indent=2, default=str), "summary.json")
-        ladder = Ladder("", "", "", probe=summary)
-        from .ladder import PROBE_HEADER
-
-        md = ["| " + " | ".join(PROBE_HEADER) + " |", "|" + "---|" * len(PROBE_HEADER)]
-        md += ["| " + " | ".join(row) + " |" for row in ladder.probe_rows()]
-        md += ["", f"Diagnosis: {summary.get('diagnosis')}", *[f"Note: {n}" for n in summary.get("notes", [])]]
-        self.client.log_text(run_id, "\n".join(md) + "\n", "probe.md")
+        self.client.log_text(run_id, Ladder("", "", "", probe=summary).probe_markdown(), "probe.md")
         self._log(run_id, params=_params({"checkpoints": [r["checkpoint"] for r in reports],
                                           "batches": reports[0]["batches"] if reports else 0}),
                   tags=_tags({"diagnosis": summary.get("diagnosis"), "aggressor": summary.get("aggressor")}))

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
-from .detector import DIVERGED, ClimbDetector
+from .detector import DIVERGED, STABLE, STAGNANT, ClimbDetector
+from .tasks import TaskJudge
 
 ERROR = "error"
 UNRESOLVED = "unresolved"
@@ -68,6 +69,7 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
     if switch is not None:  # a two-phase objective: judge the second phase against its own start
         settings.setdefault("phase_switch", switch)
     det = ClimbDetector(**settings)
+    tasks = TaskJudge(registry.task_metrics(runner, recipe))
     batch: list[dict[str, Any]] = []
     steps, error, failed_run = 0, None, None
     out_dir = Path(req.out_dir) if req.out_dir else None
@@ -79,6 +81,7 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
         for rec in gen:
             steps = int(rec["step"])
             batch.append(rec)
+            tasks.update(rec)
             if metric in rec and det.update(steps, rec[metric]).final and req.early_stop:
                 break
             if req.stable_after and steps >= req.stable_after and req.early_stop:
@@ -101,6 +104,12 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
     }
     if req.stable_after and steps >= req.stable_after and verdict.kind != DIVERGED and crashed is None:
         result["stable_after"] = req.stable_after
+    if failed_run is None:
+        judged = tasks.judge()
+        result["tasks"] = judged.get("tasks")
+        if verdict.kind == STABLE and "stagnant_task" in judged:
+            result |= {"kind": STAGNANT, "detected_at_step": steps, "stagnant_task": judged["stagnant_task"],
+                       "note": judged["evidence"]}
     if crashed is not None:
         result |= crashed
     elif failed_run is not None:

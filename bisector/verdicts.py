@@ -77,6 +77,11 @@ class Outcome(str, Enum):
     def __hash__(self) -> int:
         return hash(self.value)
 
+    @property
+    def other(self) -> Outcome:
+        """The opposite outcome (unresolved has none)."""
+        return {Outcome.FAIL: Outcome.PASS, Outcome.PASS: Outcome.FAIL}.get(self, Outcome.UNRESOLVED)
+
 
 def outcome(verdict: str | Kind) -> Outcome:
     """A failure is FAIL, a healthy stable run is PASS, anything else (degraded included) teaches nothing."""

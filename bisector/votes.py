@@ -14,12 +14,17 @@ Confidence: with an assumed flip probability f, a lead of L votes makes the
 leading outcome wrong with odds (f / (1 - f))^L; an answer's confidence is the
 product over the sets its search consumed (errors assumed independent). Quiet
 mode assumes f = 0.1% (nothing contradicted the results), noisy mode the
-``noise`` given or 10%. ``benchmarks/search.py`` reports the calibration.
+``noise`` given or 10%. A culprit knob's own confidence is the product over
+the sets its place in the answer hinges on (``knob_confidence``).
+``benchmarks/search.py`` reports the calibration: honest in noisy mode, and
+conditional on its assumption in quiet mode (a flip that contradicts nothing
+is never seen).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .verdicts import Outcome
 
@@ -28,13 +33,16 @@ QUIET_FLIP = 0.001
 
 
 class Ballot:
-    def __init__(self, repeats: int = 1, noise: float = 0.0, max_votes: int = 9):
+    def __init__(self, repeats: int = 1, noise: float = 0.0, max_votes: int = 9,
+                 prior_fail: Callable[[frozenset[str]], float] | None = None):
         self.repeats = max(1, repeats)
         self.flip = noise or 0.1
         self.noisy = noise > 0 or self.repeats > 1
         self.max_votes = max_votes
         self.votes: dict[frozenset[str], list[Outcome]] = {}
         self.extra: dict[frozenset[str], int] = {}  # more lead asked for a weak set
+        self.prior_fail = prior_fail
+        """How likely a set is to fail before any vote: a surprising outcome needs more votes to be believed."""
 
     def add(self, b: frozenset[str], out: Outcome) -> None:
         self.votes.setdefault(b, []).append(out)
@@ -76,8 +84,10 @@ class Ballot:
             return 1.0
         lead = abs(v.count(FAIL) - v.count(PASS))
         flip = self.flip if self.noisy else QUIET_FLIP
-        r = flip / (1 - flip)
-        return 1.0 / (1.0 + r ** max(lead, 1))
+        odds = ((1 - flip) / flip) ** max(lead, 1)  # likelihood ratio of the votes for the decided outcome
+        pf = self.prior_fail(b) if self.prior_fail else 0.5
+        prior = pf if out is FAIL else 1 - pf
+        return prior * odds / (prior * odds + 1 - prior)
 
     def contradiction(self, b: frozenset[str], known: dict[frozenset[str], Outcome]) -> bool:
         """Does ``b``'s outcome contradict a monotone failure (a failing set inside a passing one)?"""
@@ -98,3 +108,34 @@ class Ballot:
     @staticmethod
     def confidence(posteriors: list[float]) -> float:
         return math.prod(posteriors) if posteriors else 1.0
+
+
+def knob_confidence(groups, posteriors: dict[frozenset[str], float]) -> dict[str, float]:
+    """Per knob of the answer: the product of the posteriors of the tested sets its membership hinges on.
+
+    A tested set hinges on knob k when the answer predicts a different outcome for it with k toggled (the set
+    fails with k at bad and passes with k at good, or the reverse): were that result wrong, k's place in the
+    answer would be too. ``groups``: the answer's minimal failing sets (of knobs with ``.name``, or names)."""
+    sets = [frozenset(getattr(k, "name", k) for k in g) for g in groups]
+
+    def fails(b: frozenset[str]) -> bool:
+        return any(g <= b for g in sets)
+
+    out = {}
+    for k in sorted(frozenset().union(*sets)) if sets else []:
+        out[k] = math.prod(p for b, p in posteriors.items() if fails(b) != fails(b ^ {k}))
+    return out
+
+
+def group_testing_prior(n: int, culprits: float = 2.0) -> Callable[[frozenset[str]], float]:
+    """Before any vote, each of the ``n`` knobs breaks training with probability ``culprits / n`` (at most 1/2),
+    independently, and a set fails when it holds one: a lone knob rarely fails on its own (probability about
+    2/N), and all but one knob rarely pass. The two endpoints get even odds (their outcome is the question)."""
+    q = min(0.5, culprits / max(n, 1))
+
+    def prior(b: frozenset[str]) -> float:
+        if not b or len(b) == n:
+            return 0.5
+        return min(0.95, max(0.05, 1 - (1 - q) ** len(b)))
+
+    return prior

@@ -36,6 +36,12 @@ def is_aftermath(name: str) -> bool:
     return name.startswith("repair") or name == "probe"
 
 
+def trial_of(tags: dict[str, str]) -> str:
+    """A child run's ladder name (its run name adds a number and the verdict): the ``bisector.trial`` tag,
+    or ``probe`` for the probe run."""
+    return "probe" if tags.get("bisector.role") == "probe" else tags.get("bisector.trial", "")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

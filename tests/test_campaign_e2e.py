@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ._servers import trial_of
+
 ROOT = Path(__file__).resolve().parents[1]
 GOOD, BAD = ROOT / "tests/recipes/small_good.yaml", ROOT / "tests/recipes/small_bad.yaml"
 
@@ -76,16 +78,17 @@ def test_mlflow_parent_and_children(campaign):
     assert parent.data.params["good"] == str(GOOD) and parent.data.params["bad"] == str(BAD)
     children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
                                   "AND tags.`bisector.role` = 'trial'")
-    assert sorted(c.info.run_name for c in children) == sorted(r["name"] for r in out["ladder"])
+    assert sorted(trial_of(c.data.tags) for c in children) == sorted(r["name"] for r in out["ladder"])
     ids = {r["name"]: r["run_id"] for r in out["ladder"]}
     for child in children:
-        assert ids[child.info.run_name] == child.info.run_id
+        assert ids[trial_of(child.data.tags)] == child.info.run_id
         assert child.data.tags["verdict"] in {"stable", "diverged"}
         assert child.data.params["model.crf_reduction"] in {"sum", "token_mean"}
         history = client.get_metric_history(child.info.run_id, "train_ce")
-        rung = next(r for r in out["ladder"] if r["name"] == child.info.run_name)
+        rung = next(r for r in out["ladder"] if r["name"] == trial_of(child.data.tags))
         assert len(history) == rung["steps_run"]
-    bad = next(c for c in children if c.info.run_name == "bad")
+    bad = next(c for c in children if trial_of(c.data.tags) == "bad")
+    assert bad.info.run_name == "02 bad: diverged"
     assert bad.data.tags["climb_start_step"] != ""
     assert json.loads(bad.data.params["toggled"]) == {}
     probe = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "

@@ -51,11 +51,12 @@ class FakeSched:
     def poll(self, timeout):
         events = []
         for req in self.queue:
-            kind, best = self.judge(req.recipe)
+            kind, best, *at = self.judge(req.recipe)  # optionally the step a failure is detected at
             failed = kind != Kind.STABLE
+            step = (at or [200])[0]
             events.append((req.name, {"result": {
-                "name": req.name, "kind": str(kind), "best_value": best, "steps_run": 200 if failed else 1200,
-                "horizon": 1200, "wall_s": 1.0, "detected_at_step": 200 if failed else None}}))
+                "name": req.name, "kind": str(kind), "best_value": best, "steps_run": step if failed else 1200,
+                "horizon": 1200, "wall_s": 1.0, "detected_at_step": step if failed else None}}))
         self.queue = []
         return events
 
@@ -124,3 +125,38 @@ def test_bad_that_does_not_fail_has_its_own_result_and_exit_code():
     out = campaign.Outcome(ladder, None, None, 0.0)
     assert out.exit_code == campaign.EXIT_BAD_DOES_NOT_FAIL
     assert out.to_json()["result"] == "bad_does_not_fail"
+
+
+def test_each_culprit_carries_its_confidence_in_the_ladder_and_json():
+    ladder = _run(_and, strategy="auto")
+    assert set(ladder.knob_confidence) == {"data.corpus", "model.crf_reduction"}
+    line = ladder.culprit_line()
+    assert "data.corpus (good 'v1', bad 'v2'; confidence 99." in line and "no result contradicted another" in line
+    out = campaign.Outcome(ladder, None, None, 0.0).to_json()
+    assert {c["path"]: c["confidence"] for c in out["culprits"]} == ladder.knob_confidence
+    assert out["assumed_flip"] == 0.001
+
+
+def test_a_late_failure_is_run_again_on_the_next_seed():
+    def judge(recipe):
+        kind, best = _and(recipe)
+        late = recipe["data"]["corpus"] == "v2" and recipe["model"]["crf_reduction"] == "sum" \
+            and recipe["model"]["hidden_size"] == 64 and recipe["seed"] == 0
+        return (kind, best, 1100) if late else (kind, best)
+    ladder = _run(judge, strategy="auto")
+    assert sorted(k.name for k in ladder.culprits) == ["data.corpus", "model.crf_reduction"]
+    assert any("borderline" in n for n in ladder.notes)
+    assert "revert model.hidden_size (seed +1)" in {r.name for r in ladder.rungs}
+
+
+def test_verdicts_that_never_settle_end_not_confident_with_exit_code_6():
+    def judge(recipe):  # the summed CRF loss breaks training, except with corpus v1 where it flips with the seed
+        if recipe["model"]["crf_reduction"] != "sum":
+            return Kind.STABLE, 0.3
+        if recipe["data"]["corpus"] == "v1":
+            return (Kind.DIVERGED, 0.5) if recipe["seed"] % 2 else (Kind.STABLE, 0.3)
+        return Kind.DIVERGED, 0.5
+    ladder = _run(judge, strategy="dd", noise=0.1)
+    out = campaign.Outcome(ladder, None, None, 0.0)
+    assert ladder.result is Result.NOT_CONFIDENT and out.exit_code == campaign.EXIT_NOT_CONFIDENT == 6
+    assert out.to_json()["result"] == "not_confident" and ladder.culprit_line().startswith("Not confident")

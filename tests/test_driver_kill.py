@@ -12,7 +12,18 @@ import time
 
 import pytest
 
-from ._servers import BAD, BISECTION, CULPRITS, GOOD, base_env, bisector_cmd, end_session, is_aftermath, wait_for
+from ._servers import (
+    BAD,
+    BISECTION,
+    CULPRITS,
+    GOOD,
+    base_env,
+    bisector_cmd,
+    end_session,
+    is_aftermath,
+    trial_of,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +159,7 @@ def test_rerun_reuses_every_finished_trial(state_after_kill, rerun):
     for run in finished:
         rung = by_key.get(run.data.tags["bisector.key"])
         assert rung is not None, f"finished trial {run.info.run_name} missing from the ladder"
-        assert rung["name"] == run.info.run_name
+        assert rung["name"] == trial_of(run.data.tags)
         assert rung["reused"] is True, rung
         assert rung["run_id"] == run.info.run_id
         assert rung["verdict"] == run.data.tags["verdict"]

@@ -22,6 +22,7 @@ from ._servers import (
     http_get,
     http_json,
     is_aftermath,
+    trial_of,
     wait_for,
 )
 
@@ -111,7 +112,7 @@ def test_parent_run(runs, campaign):
 
 def test_child_runs(runs, campaign):
     _, children = runs
-    by_name = {c["info"]["run_name"]: c for c in children}
+    by_name = {trial_of(_tags(c)): c for c in children}
     assert len(by_name) == len(children)
     assert BISECTION <= set(by_name), sorted(by_name)  # the five bisection trials
     assert all(is_aftermath(n) for n in set(by_name) - BISECTION), sorted(by_name)
@@ -121,7 +122,8 @@ def test_child_runs(runs, campaign):
     for child in trials:
         tags = _tags(child)
         rung = rungs[child["info"]["run_id"]]
-        assert child["info"]["run_name"] == rung["name"]
+        assert trial_of(tags) == rung["name"]
+        assert f" {rung['name']}: {rung['verdict']}" in child["info"]["run_name"], child["info"]["run_name"]
         assert tags["verdict"] in {"stable", "diverged"}
         assert tags["verdict"] == rung["verdict"]
         assert tags["bisector.key"] == rung["key"]
@@ -168,3 +170,33 @@ def test_ladder_html_through_the_artifact_proxy(server, runs):
     assert "data:image/png;base64" in html
     # the server stored the artifacts itself (proxied), under its working directory
     assert list(Path(tmp, "mlartifacts").rglob("ladder.html"))
+
+
+def test_what_the_ui_shows(server, runs, campaign_proc):
+    """Names, notes, colours and rendering tables of a real tagger campaign (the rules: test_run_view.py)."""
+    from bisector import markdown, run_view
+
+    base, _ = server
+    parent, children = runs
+    assert parent["info"]["run_name"] == "tagger: data.corpus + model.crf_reduction (only together)"
+    note = _tags(parent)["mlflow.note.content"]
+    assert note.startswith("## Culprits: data.corpus + model.crf_reduction (only together)")
+    assert note.index("### Ladder") < note.index("### Diagnosis") < note.index("### Repair")
+    by_trial = {trial_of(_tags(c)): c for c in children}
+    colour = {name: _tags(c)["mlflow.runColor"] for name, c in by_trial.items()}
+    assert colour["good"] == run_view.GOOD and colour["bad"] == run_view.BAD
+    assert colour["revert model.hidden_size"] in run_view.FAILED
+    assert colour["revert data.corpus"] in run_view.FIXED and colour["revert model.crf_reduction"] in run_view.FIXED
+    assert colour["repair crf_nll"] == run_view.REPAIR
+    assert "(diverged at " in _tags(by_trial["bad"])["val_measured_at_step"]  # its val_macro_f1 is from before
+    assert "val_measured_at_step" not in _tags(by_trial["good"])
+    probe = by_trial["probe"]
+    assert probe["info"]["run_name"] == "probe: crf_nll is the aggressor"
+    assert not probe["data"].get("metrics")  # no per-step series beside the trials' curves
+    for name, path in (("probe", "probe.md"), (None, "ladder.md")):
+        run_id = by_trial[name]["info"]["run_id"] if name else parent["info"]["run_id"]
+        status, body = http_get(f"{base}/get-artifact?{urllib.parse.urlencode({'path': path, 'run_uuid': run_id})}")
+        assert status == 200
+        found = markdown.tables(body.decode())
+        assert found and all(len({len(row) for row in t}) == 1 for t in found), path
+    assert f"MLflow: {base}/#/experiments/" in campaign_proc.stderr

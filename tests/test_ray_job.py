@@ -26,6 +26,7 @@ from ._servers import (
     free_port,
     http_get,
     is_aftermath,
+    trial_of,
     wait_for,
 )
 
@@ -138,12 +139,12 @@ def test_mlflow_store_of_the_job(job):
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["culprits"] == ",".join(CULPRITS)
     children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    names = [c.info.run_name for c in children]
+    names = [trial_of(c.data.tags) for c in children]
     assert BISECTION <= set(names) and len(names) == len(set(names)), names  # the five bisection trials
     assert all(is_aftermath(n) for n in set(names) - BISECTION), names
     for child in children:
         assert child.info.status == "FINISHED"
-        if child.info.run_name in BISECTION:
+        if trial_of(child.data.tags) in BISECTION:
             assert child.data.tags["verdict"] in {"stable", "diverged"}
 
 
