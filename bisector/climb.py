@@ -191,7 +191,10 @@ class ClimbDetector(_EndRules, _Stream):
         self._trail += _decay(dt, self.sustain / 4) * (level - self._trail)  # is the level still falling?
         # the best is the lowest median level (one low outlier never sets it, at any cadence) plus twice
         # its own noise: the minimum of a noisy level is its luckiest point, not where the loss bottomed
-        floor = self._low + self.floor_sigmas * self._noise * math.sqrt(alpha / (2 - alpha))
+        # (the noise is trusted from 5 second differences on: before, a sparse log's few ones measure
+        # the descent's curvature, and a floor that high would never let the best come down)
+        noise = self._noise if len(self._d2) >= 5 else 0.0
+        floor = self._low + self.floor_sigmas * noise * math.sqrt(alpha / (2 - alpha))
         if floor < self._best:
             self._best, self._best_step, self._cross = floor, step, None
             self._clear_window()
