@@ -62,6 +62,8 @@ class Aftermath:
             self._start_final(sched)
         if self.final == "probing" and not self.running:
             self._diagnose_final()
+        if self.final == "done":
+            self._add_symptoms()
         out, self.queued = self.queued, []
         return out
 
@@ -74,12 +76,12 @@ class Aftermath:
         bad = self._rung(self.c.strategy.bad.name)
         if not self.early_done:
             self.early_done = True
-            targets, why = explain.targets(bad, [], self.c.nodes, self._lister())
+            targets, why = explain.targets(bad, [], self.c.nodes, self._lister(), self._since())
             if not why:
                 for t in targets:
                     self._probe(t)
         if rung is not None and _lone_revert(rung):
-            for t in explain.targets(bad, [rung], self.c.nodes, self._lister())[0]:
+            for t in explain.targets(bad, [rung], self.c.nodes, self._lister(), self._since())[0]:
                 if t.trial == name:
                     self._probe(t)
 
@@ -154,7 +156,8 @@ class Aftermath:
             return
         culprit_paths = {p for k in c.ladder.culprits for p in k.paths}
         stable = [r for r in c.ladder.rungs if _lone_revert(r) and set(r.changed) <= culprit_paths]
-        targets, why = explain.targets(self._rung(self.c.strategy.bad.name), stable, c.nodes, self._lister())
+        targets, why = explain.targets(self._rung(self.c.strategy.bad.name), stable, c.nodes, self._lister(),
+                                      self._since())
         if why:
             c.ladder.probe = {"diagnosis": f"no probe: {why}", "checkpoints": []}
             self.final = "done"
@@ -189,6 +192,7 @@ class Aftermath:
             "checkpoints": [dict(r.summary(), trial=t.trial) for t, r in zip(self.targets, reports.values(),
                                                                               strict=True)],
         }
+        self._add_symptoms()
         c.tracker.log_probe([r.to_json() for r in reports.values()], c.ladder.probe, self.key)
         c.emit("on_note", f"diagnosis: {diag.text}")
         self._after_diagnosis(diag)
@@ -218,10 +222,24 @@ class Aftermath:
                                    c.opts.class_floor)
         c.tracker.log_gates(rung.name, rung)
 
+    def _add_symptoms(self) -> None:
+        """The runner's symptom -> likely cause -> remedy rows for the bad endpoint's verdict, as notes."""
+        bad = self._rung(self.c.strategy.bad.name)
+        if self.c.ladder.probe is None or bad is None:
+            return
+        notes = self.c.ladder.probe.setdefault("notes", [])
+        for line in explain.symptom_notes(registry.symptoms(self.c.runner, bad.verdict), bad.verdict):
+            if line not in notes:
+                notes.append(line)
+
     # -- small helpers ------------------------------------------------------------------------------------------
 
     def _rung(self, name: str):
         return next((r for r in self.c.ladder.rungs if r.name == name), None)
+
+    def _since(self) -> int | None:
+        """The bad recipe's phase switch, if its runner reports one (probe early in the failing phase)."""
+        return registry.phase_switch(self.c.runner, self.c.p.bad.model)
 
     def _lister(self):
         """Step -> checkpoint of a trial's out dir, where the runner says its checkpoints are."""

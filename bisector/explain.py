@@ -64,10 +64,11 @@ def checkpoints(out_dir: str | None) -> dict[int, str]:
 
 
 def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str],
-            lister=None) -> tuple[list[ProbeTarget], str | None]:
+            lister=None, since: int | None = None) -> tuple[list[ProbeTarget], str | None]:
     """Which checkpoints to probe, or why none can be (rungs carry ``out_dir`` and ``climb_start_step``;
-    ``lister`` maps an out dir to its checkpoints, by default ``checkpoints``). A climb is probed just
-    before it starts; a stagnant task (no climb) at the step its verdict was given."""
+    ``lister`` maps an out dir to its checkpoints, by default ``checkpoints``; ``since``: the runner's
+    phase switch, so "early" means early in the phase that failed, not in its warmup). A climb is probed
+    just before it starts; a stagnant task (no climb) at the step its verdict was given."""
     lister = lister or checkpoints
     ckpts = lister(bad.out_dir)
     stagnant = getattr(bad, "stagnant_task", None) and bad.detected_at_step is not None
@@ -80,7 +81,7 @@ def targets(bad: Any, stable_reverts: list[Any], nodes: dict[str, str],
         return [], f"no checkpoint of the bad endpoint at or before step {ref} in {where_dir}"
     pre = before[-1]
     out = []
-    first = next(iter(ckpts))
+    first = next((s for s in ckpts if since is None or s >= since), pre)
     if first < pre:
         out.append(ProbeTarget(f"bad, early (step {first})", "bad", ckpts[first], first, nodes.get("bad")))
     out.append(ProbeTarget(f"bad, {where} (step {pre})", "bad", ckpts[pre], pre, nodes.get("bad")))
@@ -144,6 +145,12 @@ def diagnose(reports: dict[str, ProbeReport], climb_start: int | None, weight_kn
     text = (f"no aggressor: at {before} {cand}'s weighted gradient is {ratio:.1f}x {primary}'s with cos {cos:+.2f}, "
             f"but {why}; magnitude alone blames no term{tail}.")
     return Diagnosis(text, None, primary, None, notes)
+
+
+def symptom_notes(rows: list[tuple[str, str, str]], kind: str) -> list[str]:
+    """The runner's failure-mode table rows for the symptom a run shows, one sentence each."""
+    return [f"{kind}: the runner's failure-mode table says: {symptom} -> likely {cause} -> remedy: {remedy}"
+            for symptom, cause, remedy in rows]
 
 
 def repair_knob(diag: Diagnosis, bad_flat: dict[str, Any]) -> Knob | None:

@@ -13,7 +13,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-BUILTIN = {"tagger": "runners.tagger", "command": "runners.command", "multitask": "runners.multitask"}
+BUILTIN = {"tagger": "runners.tagger", "command": "runners.command", "multitask": "runners.multitask",
+           "ranking": "runners.ranking"}
 REQUIRED = ("NAME", "VERSION", "Recipe", "primary_metric", "train")
 
 
@@ -72,3 +73,14 @@ def task_metrics(runner: ModuleType, recipe: Any) -> list[str]:
     """One loss metric per task of a multi-task runner (judged together for a starved task); [] for one task."""
     hook = getattr(runner, "task_metrics", None)
     return list(hook(recipe)) if hook else []
+
+
+def phase_switch(runner: ModuleType, recipe: Any) -> int | None:
+    """The step where the recipe switches objectives (the detector restarts its reference there), or None."""
+    hook = getattr(runner, "phase_switch", None)
+    return hook(recipe) if hook else None
+
+
+def symptoms(runner: ModuleType, kind: str) -> list[tuple[str, str, str]]:
+    """The runner's own (symptom, likely cause, remedy) rows for a verdict kind (``SYMPTOMS``), or none."""
+    return list((getattr(runner, "SYMPTOMS", None) or {}).get(str(kind), []))

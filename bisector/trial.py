@@ -64,7 +64,11 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
     runner = registry.resolve(req.runner)
     recipe = runner.Recipe.model_validate(req.recipe)
     metric = registry.watched(runner, recipe)
-    det = ClimbDetector(**req.detector)
+    settings = dict(req.detector)
+    switch = registry.phase_switch(runner, recipe)
+    if switch is not None:  # a two-phase objective: judge the second phase against its own start
+        settings.setdefault("phase_switch", switch)
+    det = ClimbDetector(**settings)
     tasks = TaskJudge(registry.task_metrics(runner, recipe))
     batch: list[dict[str, Any]] = []
     steps, error, failed_run = 0, None, None

@@ -1,0 +1,120 @@
+"""The ranking runner's training loop, written top to bottom.
+
+``train`` yields one record per step: ``train_loss`` (the active phase's
+objective, watched), ``ce``, ``rank`` (after the switch), ``temperature``,
+``grad_norm``; every ``eval_every`` steps the exact average precision per
+positive class on the validation rows (``val_ap.<c>``) and their mean
+(``val_map``). Checkpoints hold the model *and* the queue, so a probe sees
+the pool the ranking loss saw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from . import data as D
+from .config import RankingRecipe
+from .loss import PhaseSwitch
+from .model import Scorer
+
+PRIMARY = "train_loss"
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build(recipe: RankingRecipe, device: torch.device) -> tuple[Scorer, D.Split, D.Split]:
+    torch.manual_seed(recipe.seed)
+    train_set, val_set = D.load(recipe.data)
+    return Scorer(recipe.model, recipe.data).to(device), train_set.to(device), val_set.to(device)
+
+
+def average_precision(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """Exact AP of one class: mean precision at the rank of each positive."""
+    order = scores.argsort(descending=True)
+    hits = positive[order].float()
+    if hits.sum() == 0:
+        return 0.0
+    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, device=hits.device)
+    return float((precision * hits).sum() / hits.sum())
+
+
+@torch.no_grad()
+def evaluate(model: Scorer, val: D.Split) -> dict[str, float]:
+    model.eval()
+    scores = model(val.x)
+    model.train()
+    aps = {c: average_precision(scores[:, c], val.y == c) for c in range(1, scores.shape[1])}
+    rec = {f"val_ap.{c}": v for c, v in aps.items()}
+    rec["val_map"] = sum(aps.values()) / len(aps)
+    return rec
+
+
+def save_checkpoint(path: Path, model: Scorer, wrapper: PhaseSwitch, step: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"step": step, "model": model.state_dict(), "queue": wrapper.state()}, tmp)
+    tmp.replace(path)
+
+
+def make_optimizer(recipe: RankingRecipe, model: Scorer) -> torch.optim.Optimizer:
+    if recipe.train.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=recipe.train.lr, momentum=0.9)
+    return torch.optim.Adam(model.parameters(), lr=recipe.train.lr)
+
+
+def train(recipe: RankingRecipe, out_dir: Path | None = None, device: str | None = None,
+          threads: int | None = None) -> Iterator[dict[str, float]]:
+    if threads:
+        torch.set_num_threads(threads)
+    dev = pick_device(device)
+    model, train_set, val_set = build(recipe, dev)
+    opt = make_optimizer(recipe, model)
+    wrapper = PhaseSwitch(recipe.loss, recipe.data.classes, dev)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    bs = min(recipe.train.batch_size, len(train_set))
+    order, cursor = torch.randperm(len(train_set), generator=gen), 0
+    log = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = open(out_dir / "metrics.jsonl", "w")
+    try:
+        for step in range(1, recipe.train.steps + 1):
+            if cursor + bs > len(order):
+                order, cursor = torch.randperm(len(train_set), generator=gen), 0
+            idx = order[cursor : cursor + bs].to(dev)
+            cursor += bs
+            x, y = train_set.x[idx], train_set.y[idx]
+            scores = model(x)
+            terms = wrapper.terms(scores, y, step)
+            weights = wrapper.weights(step)
+            total = sum(weights[k] * v for k, v in terms.items() if weights.get(k))
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf")))
+            opt.step()
+            wrapper.push(scores, y, step)
+            rec = {"step": step, PRIMARY: total.item(), "ce": terms["ce"].item(), "grad_norm": grad_norm,
+                   "phase": 1.0 if wrapper.ranking(step) else 0.0, "queue": float(len(wrapper.q_labels))}
+            if "rank" in terms:
+                rec["rank"] = terms["rank"].item()
+                rec["temperature"] = wrapper.temperature(step)
+            if step % recipe.train.eval_every == 0 or step == recipe.train.steps:
+                rec.update(evaluate(model, val_set))
+            if out_dir is not None and step % recipe.train.checkpoint_every == 0:
+                save_checkpoint(out_dir / "checkpoints" / f"step_{step:06d}.pt", model, wrapper, step)
+            if log is not None:
+                log.write(json.dumps(rec) + "\n")
+                if step % 50 == 0:
+                    log.flush()
+            yield rec
+    finally:
+        if log is not None:
+            log.close()
