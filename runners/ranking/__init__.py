@@ -27,6 +27,12 @@ def phase_switch(recipe: RankingRecipe) -> int | None:
     return first if 1 < first <= recipe.train.steps else None
 
 
+def task_metrics(recipe: RankingRecipe) -> list[str]:
+    """One loss per positive class (1 - its validation AP, logged by ``loop.py``): the trial judges them
+    together, so a class that never improves while the others learn is ``stagnant``, named."""
+    return [f"ap_loss.{c}" for c in range(1, recipe.data.classes + 1)]
+
+
 def __getattr__(name: str):
     import importlib
 
@@ -38,4 +44,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["NAME", "PRIMARY", "SYMPTOMS", "VERSION", "Recipe", "RankingRecipe", "horizon", "phase_switch",
-           "primary_metric", "probe", "train"]
+           "primary_metric", "probe", "task_metrics", "train"]

@@ -2,10 +2,13 @@
 
 ``train`` yields one record per step: ``train_loss`` (the active phase's
 objective, watched), ``ce``, ``rank`` (after the switch), ``temperature``,
-``grad_norm``; every ``eval_every`` steps the exact average precision per
-positive class on the validation rows (``val_ap.<c>``) and their mean
-(``val_map``). Checkpoints hold the model *and* the queue, so a probe sees
-the pool the ranking loss saw.
+``grad_norm``; at step 1 and every ``MONITOR_EVERY`` steps each positive
+class's ``ap_loss.<c>`` (1 - its exact average precision on the validation
+rows: a per-class loss, the runner's ``task_metrics``, so the trial can tell
+a class that never improves while the others learn); every ``eval_every``
+steps the AP itself per class (``val_ap.<c>``) and their mean (``val_map``).
+Checkpoints hold the model *and* the queue, so a probe sees the pool the
+ranking loss saw.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from .loss import PhaseSwitch
 from .model import Scorer
 
 PRIMARY = "train_loss"
+MONITOR_EVERY = 10
+"""Steps between per-class ``ap_loss.<c>`` points (one forward on the validation rows each)."""
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -47,14 +52,24 @@ def average_precision(scores: torch.Tensor, positive: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: Scorer, val: D.Split) -> dict[str, float]:
+def class_aps(model: Scorer, val: D.Split) -> dict[int, float]:
+    """Exact AP of each positive class on the validation rows."""
     model.eval()
     scores = model(val.x)
     model.train()
-    aps = {c: average_precision(scores[:, c], val.y == c) for c in range(1, scores.shape[1])}
+    return {c: average_precision(scores[:, c], val.y == c) for c in range(1, scores.shape[1])}
+
+
+def evaluate(model: Scorer, val: D.Split, aps: dict[int, float] | None = None) -> dict[str, float]:
+    aps = aps if aps is not None else class_aps(model, val)
     rec = {f"val_ap.{c}": v for c, v in aps.items()}
     rec["val_map"] = sum(aps.values()) / len(aps)
     return rec
+
+
+def ap_losses(aps: dict[int, float]) -> dict[str, float]:
+    """``ap_loss.<c>`` = 1 - AP: one falling metric per class (the task metrics)."""
+    return {f"ap_loss.{c}": 1.0 - v for c, v in aps.items()}
 
 
 def save_checkpoint(path: Path, model: Scorer, wrapper: PhaseSwitch, step: int) -> None:
@@ -106,8 +121,12 @@ def train(recipe: RankingRecipe, out_dir: Path | None = None, device: str | None
             if "rank" in terms:
                 rec["rank"] = terms["rank"].item()
                 rec["temperature"] = wrapper.temperature(step)
-            if step % recipe.train.eval_every == 0 or step == recipe.train.steps:
-                rec.update(evaluate(model, val_set))
+            evaluating = step % recipe.train.eval_every == 0 or step == recipe.train.steps
+            if evaluating or step == 1 or step % MONITOR_EVERY == 0:
+                aps = class_aps(model, val_set)
+                rec.update(ap_losses(aps))
+                if evaluating:
+                    rec.update(evaluate(model, val_set, aps))
             if out_dir is not None and step % recipe.train.checkpoint_every == 0:
                 save_checkpoint(out_dir / "checkpoints" / f"step_{step:06d}.pt", model, wrapper, step)
             if log is not None:
