@@ -7,7 +7,8 @@ Trains (in this process, one thread, the trial code a Ray worker runs:
 recipe, the bad one and each of bad's knobs reverted alone to its good
 value, on each seed, and prints one row per recipe x seed: verdict, best
 step, climb start, detection step, steps run, final ``val_map`` and wall
-seconds. ``--modes`` also trains the loss library's other failure modes as
+seconds, then the class the trial judged ``stagnant`` (if any) and how much each
+class's ``ap_loss`` improved. ``--modes`` also trains the loss library's other failure modes as
 overrides of good (see ``MODES``). The claim it checks: bad fails in 3/3
 seeds, good is stable in 3/3, and only the culprit's lone revert fixes bad.
 """
@@ -35,6 +36,11 @@ MODES: dict[str, dict[str, dict]] = {
     "queue 4096, batch 1024 (4 batches)": {"loss": {"queue_size": 4096}, "train": {"batch_size": 1024}},
     "cold start (no warmup, no CE, T 0.001)": {"loss": {"warmup_steps": 0, "ce_weight": 0.0, "temp_start": 0.001,
                                                         "temp_end": 0.001}},
+    # a class that never improves: 10 training rows of class 4 (rare_share 0.03), 64-row batches
+    "rare class 10 rows, batch 64, queue 64": {"data": {"rare_share": 0.03}, "loss": {"queue_size": 64},
+                                               "train": {"batch_size": 64}},
+    "rare class 10 rows (good's batch 256)": {"data": {"rare_share": 0.03}},
+    "batch 64, queue 64 (rare class 67 rows)": {"loss": {"queue_size": 64}, "train": {"batch_size": 64}},
     "T too low (no CE, T_end 0.001, lr 1e-2)": {"loss": {"ce_weight": 0.0, "temp_end": 0.001,
                                                          "temp_decay_steps": 50}, "train": {"lr": 0.01}},
 }
@@ -54,6 +60,13 @@ def trial(name: str, data: dict, seed: int) -> dict:
     val = [r["val_map"] for r in records if "val_map" in r]
     return {**result, "val_map": val[-1] if val else None, "peak_map": max(val) if val else None,
             "wall": time.time() - t0}
+
+
+def _tasks(r: dict) -> str:
+    """The stagnant class (if any) and each class's ``ap_loss`` improvement over the run."""
+    tasks = r.get("tasks") or {}
+    per = " ".join(f"{m.split('.')[-1]}:{v:+.0%}" for m, v in tasks.items())
+    return f"{r.get('stagnant_task') or '-'} ({per})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         runs += [(name, _merge(good.model.model_dump(), over)) for name, over in MODES.items()]
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{'recipe':38} {'seed':>4} {'verdict':>11} {'best':>5} {'climb':>5} {'det':>5} {'map':>6} {'peak':>6}"
-          f" {'s':>5}", flush=True)
+          f" {'s':>5}  {'stagnant (ap_loss improvement per class)'}", flush=True)
     tally: dict[str, list[str]] = {}
     for name, data in runs:
         for seed in seeds:
@@ -85,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             f = lambda v: "-" if v is None else str(v)  # noqa: E731
             g = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{name:38} {seed:>4} {r['kind']:>11} {f(r['best_step']):>5} {f(r['climb_start_step']):>5} "
-                  f"{f(r['detected_at_step']):>5} {g(r['val_map']):>6} {g(r['peak_map']):>6} {r['wall']:>5.1f}",
-                  flush=True)
+                  f"{f(r['detected_at_step']):>5} {g(r['val_map']):>6} {g(r['peak_map']):>6} {r['wall']:>5.1f}  "
+                  f"{_tasks(r)}", flush=True)
     print()
     for name, kinds in tally.items():
         fails = sum(k != "stable" for k in kinds)

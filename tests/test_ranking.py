@@ -125,3 +125,32 @@ def test_early_probe_is_taken_after_the_phase_switch():
     after = [t.step for t in targets(bad, [], {}, lambda _d: ckpts, since=301)[0]]
     assert before == [50, 500] and after == [350, 500]  # early in the ranking phase, not in its warmup
     assert [t.step for t in targets(bad, [], {}, lambda _d: ckpts, since=501)[0]] == [500]
+
+
+def test_task_metrics_are_one_ap_loss_per_class_logged_from_step_one():
+    recipe = _small()
+    assert registry.task_metrics(ranking, recipe) == ["ap_loss.1", "ap_loss.2", "ap_loss.3", "ap_loss.4"]
+    recs = list(train(recipe, threads=1))
+    logged = [r["step"] for r in recs if "ap_loss.4" in r]
+    assert logged == [1, 10, 20, 30, 40]  # step 1 is the untrained reference
+    assert recs[19]["ap_loss.2"] == pytest.approx(1.0 - recs[19]["val_ap.2"])
+    assert recs[39]["ap_loss.1"] < recs[0]["ap_loss.1"]  # class 1 learns
+
+
+# A class that never improves (benchmarks/ranking.py --modes, 3/3 seeds): with 64-row batches a class with
+# 10 training rows (rare_share 0.03) is an anchor in ~3% of steps and its AP stays at chance while the
+# other classes improve >90%; the same recipe with the rare class at 67 rows (rare_share 0.25) learns it.
+RARE = {"runner": "ranking", "loss": {"queue_size": 64}, "train": {"steps": 450, "batch_size": 64}}
+
+
+@pytest.mark.parametrize(("rare_share", "kind"), [(0.03, "stagnant"), (0.25, "stable")])
+def test_trial_judges_a_class_that_never_improves_stagnant_and_names_it(rare_share, kind):
+    recipe = {**RARE, "data": {"rare_share": rare_share}}
+    result, _ = run_local(TrialRequest("t", "ranking", recipe, threads=1, early_stop=False))
+    assert result["kind"] == kind
+    assert result["tasks"]["ap_loss.1"] > 0.5 and result["tasks"]["ap_loss.3"] > 0.5
+    if kind == "stagnant":
+        assert result["stagnant_task"] == "ap_loss.4" and result["tasks"]["ap_loss.4"] < 0.05
+        assert "ap_loss.4 improved only" in result["note"]
+    else:
+        assert "stagnant_task" not in result and result["tasks"]["ap_loss.4"] > 0.5

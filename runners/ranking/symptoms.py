@@ -17,9 +17,11 @@ SYMPTOMS: dict[str, list[tuple[str, str, str]]] = {
          "a longer cross-entropy warmup, or a higher loss.temp_start"),
     ],
     "stagnant": [
-        ("one class's AP never improves",
-         "the pool (batch + queue) rarely holds a positive of that class, so it is never an anchor",
-         "a larger queue or batch, or keep the queue filled during warmup"),
+        ("one class's AP never improves while the others learn",
+         "the batches rarely hold a positive of that class: only the batch's rows are anchors (the queue "
+         "only adds rows to rank against), so a class with a handful of training rows gets a gradient in a "
+         "few steps out of a hundred",
+         "a larger batch (train.batch_size), more rows of that class, or more steps"),
     ],
     "oscillating": [
         ("the loss swings with no downward trend",
