@@ -10,7 +10,6 @@ reduction, so tasks and recipes compare) and ``train_loss``, their sum.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..common import MetricsLog, batch_indices
 from . import data as D
 from .config import TASKS, MultitaskRecipe
 from .model import MultiTask
@@ -137,18 +137,11 @@ def train(recipe: MultitaskRecipe, out_dir: Path | None = None, device: str | No
     train_set, val_set = (s.to(dev) for s in D.load(recipe.data))
     model = build_model(recipe, dev)
     opt = make_optimizer(model, recipe)
-    gen = torch.Generator().manual_seed(recipe.seed)
-    order, cursor, bs = torch.randperm(len(train_set), generator=gen), 0, recipe.train.batch_size
-    log = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log = open(out_dir / "metrics.jsonl", "w")
+    batches = batch_indices(len(train_set), recipe.train.batch_size, recipe.seed)
+    log = MetricsLog(out_dir)
     try:
         for step in range(1, recipe.train.steps + 1):
-            if cursor + bs > len(order):
-                order, cursor = torch.randperm(len(train_set), generator=gen), 0
-            b = train_set.batch(order[cursor : cursor + bs].to(dev))
-            cursor += bs
+            b = train_set.batch(next(batches).to(dev))
             h, out = model(b.x)
             losses = task_losses(recipe, out, b)
             update_scales(model, recipe, losses, h, step)
@@ -163,11 +156,7 @@ def train(recipe: MultitaskRecipe, out_dir: Path | None = None, device: str | No
                 rec.update(evaluate(model, val_set))
             if out_dir is not None and step % recipe.train.checkpoint_every == 0:
                 save_checkpoint(out_dir / "checkpoints" / f"step_{step:06d}.pt", model, step)
-            if log is not None:
-                log.write(json.dumps(rec) + "\n")
-                if step % 50 == 0:
-                    log.flush()
+            log.write(rec)
             yield rec
     finally:
-        if log is not None:
-            log.close()
+        log.close()

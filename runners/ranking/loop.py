@@ -13,12 +13,12 @@ ranking loss saw.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
+from ..common import MetricsLog, batch_indices
 from . import data as D
 from .config import RankingRecipe
 from .loss import PhaseSwitch
@@ -93,19 +93,12 @@ def train(recipe: RankingRecipe, out_dir: Path | None = None, device: str | None
     model, train_set, val_set = build(recipe, dev)
     opt = make_optimizer(recipe, model)
     wrapper = PhaseSwitch(recipe.loss, recipe.data.classes, dev)
-    gen = torch.Generator().manual_seed(recipe.seed)
     bs = min(recipe.train.batch_size, len(train_set))
-    order, cursor = torch.randperm(len(train_set), generator=gen), 0
-    log = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log = open(out_dir / "metrics.jsonl", "w")
+    batches = batch_indices(len(train_set), bs, recipe.seed)
+    log = MetricsLog(out_dir)
     try:
         for step in range(1, recipe.train.steps + 1):
-            if cursor + bs > len(order):
-                order, cursor = torch.randperm(len(train_set), generator=gen), 0
-            idx = order[cursor : cursor + bs].to(dev)
-            cursor += bs
+            idx = next(batches).to(dev)
             x, y = train_set.x[idx], train_set.y[idx]
             scores = model(x)
             terms = wrapper.terms(scores, y, step)
@@ -129,11 +122,7 @@ def train(recipe: RankingRecipe, out_dir: Path | None = None, device: str | None
                     rec.update(evaluate(model, val_set, aps))
             if out_dir is not None and step % recipe.train.checkpoint_every == 0:
                 save_checkpoint(out_dir / "checkpoints" / f"step_{step:06d}.pt", model, wrapper, step)
-            if log is not None:
-                log.write(json.dumps(rec) + "\n")
-                if step % 50 == 0:
-                    log.flush()
+            log.write(rec)
             yield rec
     finally:
-        if log is not None:
-            log.close()
+        log.close()

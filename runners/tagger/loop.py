@@ -9,7 +9,6 @@ runner knows nothing about verdicts, Ray or MLflow.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..common import MetricsLog, batch_indices
 from . import data as D
 from .config import TAGS, TaggerRecipe
 from .model import Tagger
@@ -115,18 +115,11 @@ def train(
     model, train_set, val_set = build(recipe, dev)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.train.lr, weight_decay=recipe.train.weight_decay)
     weights = term_weights(recipe)
-    gen = torch.Generator().manual_seed(recipe.seed)
-    order, cursor, bs = torch.randperm(len(train_set), generator=gen), 0, recipe.train.batch_size
-    log = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log = open(out_dir / "metrics.jsonl", "w")
+    batches = batch_indices(len(train_set), recipe.train.batch_size, recipe.seed)
+    log = MetricsLog(out_dir)
     try:
         for step in range(1, recipe.train.steps + 1):
-            if cursor + bs > len(order):
-                order, cursor = torch.randperm(len(train_set), generator=gen), 0
-            batch = train_set.batch(order[cursor : cursor + bs].to(dev))
-            cursor += bs
+            batch = train_set.batch(next(batches).to(dev))
             lr = lr_at(step, recipe)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -147,11 +140,7 @@ def train(
                 rec.update(evaluate(model, val_set))
             if out_dir is not None and step % recipe.train.checkpoint_every == 0:
                 save_checkpoint(out_dir / "checkpoints" / f"step_{step:06d}.pt", model, step)
-            if log is not None:
-                log.write(json.dumps(rec) + "\n")
-                if step % 50 == 0:
-                    log.flush()
+            log.write(rec)
             yield rec
     finally:
-        if log is not None:
-            log.close()
+        log.close()
