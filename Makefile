@@ -30,7 +30,7 @@ test-all: install
 	$(PY) -m pytest -q -m ""
 
 lint: install
-	$(VENV)/bin/ruff check bisector runners tests benchmarks
+	$(VENV)/bin/ruff check bisector runners tests benchmarks tools
 
 clean:
 	rm -rf .bisector .pytest_cache
