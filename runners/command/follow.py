@@ -21,14 +21,8 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from .follow_files import (
-    CsvFollower,
-    HfTrainerStateFollower,
-    JsonlFollower,
-    Record,
-    TensorBoardFollower,
-    to_float,
-)
+from .follow_files import CsvFollower, JsonlFollower, Record, to_float
+from .follow_frameworks import HfTrainerStateFollower, TensorBoardFollower
 
 __all__ = ["KINDS", "Follower", "LineParser", "Merger", "Record", "StepAxis", "follow"]
 
