@@ -22,10 +22,7 @@ from typing import Any
 from . import registry
 from .detector import DIVERGED, STABLE, STAGNANT, ClimbDetector
 from .tasks import TaskJudge
-
-ERROR = "error"
-UNRESOLVED = "unresolved"
-"""The trial could not be tested (the script exited 125, ``git bisect run``'s skip): never a verdict."""
+from .verdicts import Kind
 
 
 @dataclass(frozen=True)
@@ -130,12 +127,12 @@ def crash_result(exc: BaseException, error: str, det: ClimbDetector, steps: int)
     from ``math.exp(loss)`` is divergence, not a bug); any other crash is ``error``."""
     detail = str(exc).strip() or error
     if getattr(exc, "untestable", False):
-        return {"kind": UNRESOLVED, "error": detail, "detected_at_step": None}
+        return {"kind": Kind.UNRESOLVED, "error": detail, "detected_at_step": None}
     why = det.failing_now() if getattr(exc, "failure_if_diverging", True) else None
     if why:
         return {"kind": DIVERGED, "detected_at_step": steps, "error": detail,
                 "note": f"crashed after the loss {why}: {_last_line(detail)}"}
-    return {"kind": ERROR, "error": error if not hasattr(exc, "exit_code") else detail, "detected_at_step": steps}
+    return {"kind": Kind.ERROR, "error": error if not hasattr(exc, "exit_code") else detail, "detected_at_step": steps}
 
 
 def run_local(req: TrialRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
