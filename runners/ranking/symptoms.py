@@ -12,9 +12,13 @@ SYMPTOMS: dict[str, list[tuple[str, str, str]]] = {
          "a queue of about one batch (loss.queue_size), emptied at the switch (loss.queue_reset: true)"),
     ],
     "flat": [
-        ("the loss stuck near its start from the first ranking step",
-         "the temperature is too low for near-uniform scores: the sigmoids saturate and pass no gradient",
-         "a longer cross-entropy warmup, or a higher loss.temp_start"),
+        ("the loss stuck near its start (1 - the positives' share of the pool) from the first step",
+         "smooth-AP trained from scratch (no cross-entropy warmup or term) with plain SGD at a temperature far "
+         "above the spread of the untrained, near-uniform scores: every sigmoid is in its linear range, so the "
+         "loss barely depends on the ranking and its gradient shrinks like 1/T (grad norm 0.002 at T 2, 0.009 "
+         "at T 0.5, 0.14 at T 0.1); SGD's steps follow the gradient's size (Adam's do not, and it learns)",
+         "a temperature near the score spread (loss.temp_start / loss.temp_end, e.g. 0.5 -> 0.1), Adam "
+         "(train.optimizer), or a cross-entropy warmup (loss.warmup_steps) to spread the scores first"),
     ],
     "stagnant": [
         ("one class's AP never improves while the others learn",
