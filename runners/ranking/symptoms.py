@@ -17,8 +17,8 @@ SYMPTOMS: dict[str, list[tuple[str, str, str]]] = {
          "above the spread of the untrained, near-uniform scores: every sigmoid is in its linear range, so the "
          "loss barely depends on the ranking and its gradient shrinks like 1/T (grad norm 0.002 at T 2, 0.009 "
          "at T 0.5, 0.14 at T 0.1); SGD's steps follow the gradient's size (Adam's do not, and it learns)",
-         "a temperature near the score spread (loss.temp_start / loss.temp_end, e.g. 0.5 -> 0.1), Adam "
-         "(train.optimizer), or a cross-entropy warmup (loss.warmup_steps) to spread the scores first"),
+         "a temperature near the score spread (loss.temp_start / loss.temp_end, e.g. 0.5 -> 0.1), or Adam "
+         "(train.optimizer)"),
     ],
     "stagnant": [
         ("one class's AP never improves while the others learn",
