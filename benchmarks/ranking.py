@@ -1,6 +1,7 @@
 """The ranking runner's failure, seed by seed: every recipe x seed with its verdict.
 
     python benchmarks/ranking.py [--good G] [--bad B] [--seeds 0,1,2] [--no-reverts] [--modes]
+                                 [--only-modes [--match TEXT]]
 
 Trains (in this process, one thread, the trial code a Ray worker runs:
 ``bisector.trial.run_local``, with the runner's phase switch) the good
