@@ -1,12 +1,14 @@
 """The ranking runner's failure, seed by seed: every recipe x seed with its verdict.
 
     python benchmarks/ranking.py [--good G] [--bad B] [--seeds 0,1,2] [--no-reverts] [--modes]
+                                 [--only-modes [--match TEXT]]
 
 Trains (in this process, one thread, the trial code a Ray worker runs:
 ``bisector.trial.run_local``, with the runner's phase switch) the good
 recipe, the bad one and each of bad's knobs reverted alone to its good
 value, on each seed, and prints one row per recipe x seed: verdict, best
-step, climb start, detection step, steps run, final ``val_map`` and wall
+step, climb start, detection step, ``val_map`` at step 1 (``map0``, from the per-class
+``ap_loss``), final and peak ``val_map`` and wall
 seconds, then the class the trial judged ``stagnant`` (if any) and how much each
 class's ``ap_loss`` improved. ``--modes`` also trains the loss library's other failure modes as
 overrides of good (see ``MODES``). The claim it checks: bad fails in 3/3
@@ -43,6 +45,22 @@ MODES: dict[str, dict[str, dict]] = {
     "batch 64, queue 64 (rare class 67 rows)": {"loss": {"queue_size": 64}, "train": {"batch_size": 64}},
     "T too low (no CE, T_end 0.001, lr 1e-2)": {"loss": {"ce_weight": 0.0, "temp_end": 0.001,
                                                          "temp_decay_steps": 50}, "train": {"lr": 0.01}},
+    # a run that never descends: smooth-AP from scratch (no warmup, no CE) with plain SGD (momentum 0.9);
+    # the sigmoids are linear at T 2 for near-uniform scores, so the gradient is ~1/T; Adam rescales it
+    "flat: SGD, cold start, T 2": {"loss": {"warmup_steps": 0, "ce_weight": 0.0, "temp_start": 2.0,
+                                            "temp_end": 2.0}, "train": {"optimizer": "sgd"}},
+    "SGD, cold start, good's T 0.5->0.1": {"loss": {"warmup_steps": 0, "ce_weight": 0.0},
+                                           "train": {"optimizer": "sgd"}},
+    "Adam, cold start, T 2": {"loss": {"warmup_steps": 0, "ce_weight": 0.0, "temp_start": 2.0, "temp_end": 2.0}},
+    # swings with no downward trend: after the switch, a temperature far below the score scale (the
+    # warmup spread the logits over several units) and Adam's steps of ~lr in every weight
+    "oscillating: T 0.01 throughout, lr 1e-2": {"loss": {"temp_start": 0.01, "temp_end": 0.01},
+                                                "train": {"lr": 0.01}},
+    "T 0.01 throughout (good's lr 2e-3)": {"loss": {"temp_start": 0.01, "temp_end": 0.01}},
+    "lr 1e-2 (good's T 0.5->0.1)": {"train": {"lr": 0.01}},
+    "T 0.001 throughout": {"loss": {"temp_start": 0.001, "temp_end": 0.001}},
+    "T 0.001 throughout, lr 1e-2": {"loss": {"temp_start": 0.001, "temp_end": 0.001}, "train": {"lr": 0.01}},
+    "T 0.001 throughout, lr 5e-4": {"loss": {"temp_start": 0.001, "temp_end": 0.001}, "train": {"lr": 5e-4}},
 }
 
 
@@ -58,7 +76,9 @@ def trial(name: str, data: dict, seed: int) -> dict:
     t0 = time.time()
     result, records = run_local(req)
     val = [r["val_map"] for r in records if "val_map" in r]
+    first = [1.0 - v for k, v in records[0].items() if k.startswith("ap_loss.")] if records else []
     return {**result, "val_map": val[-1] if val else None, "peak_map": max(val) if val else None,
+            "map0": sum(first) / len(first) if first else None,
             "wall": time.time() - t0}
 
 
@@ -77,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-reverts", action="store_true")
     ap.add_argument("--modes", action="store_true")
     ap.add_argument("--only-modes", action="store_true", help="the modes alone (no endpoints, no reverts)")
+    ap.add_argument("--match", default="", help="only the modes whose name contains this text")
     args = ap.parse_args(argv)
     good, bad = R.load(args.good), R.load(args.bad)
     runs = [("good", good.model.model_dump()), ("bad", bad.model.model_dump())]
@@ -86,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_modes:
         runs, args.modes = [], True
     if args.modes:
-        runs += [(name, _merge(good.model.model_dump(), over)) for name, over in MODES.items()]
+        runs += [(name, _merge(good.model.model_dump(), over)) for name, over in MODES.items()
+                 if args.match in name]
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"{'recipe':38} {'seed':>4} {'verdict':>11} {'best':>5} {'climb':>5} {'det':>5} {'map':>6} {'peak':>6}"
-          f" {'s':>5}  {'stagnant (ap_loss improvement per class)'}", flush=True)
+    print(f"{'recipe':38} {'seed':>4} {'verdict':>11} {'best':>5} {'climb':>5} {'det':>5} {'map0':>6} {'map':>6}"
+          f" {'peak':>6} {'s':>5}  {'stagnant (ap_loss improvement per class)'}", flush=True)
     tally: dict[str, list[str]] = {}
     for name, data in runs:
         for seed in seeds:
@@ -98,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             f = lambda v: "-" if v is None else str(v)  # noqa: E731
             g = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{name:38} {seed:>4} {r['kind']:>11} {f(r['best_step']):>5} {f(r['climb_start_step']):>5} "
-                  f"{f(r['detected_at_step']):>5} {g(r['val_map']):>6} {g(r['peak_map']):>6} {r['wall']:>5.1f}  "
+                  f"{f(r['detected_at_step']):>5} {g(r['map0']):>6} {g(r['val_map']):>6} {g(r['peak_map']):>6} "
+                  f"{r['wall']:>5.1f}  "
                   f"{_tasks(r)}", flush=True)
     print()
     for name, kinds in tally.items():

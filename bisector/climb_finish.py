@@ -65,14 +65,16 @@ class _EndRules:
         begun = self._start == self._start
         descended = begun and self._fell(start)
         trend_down = self._slow < (1 - self.trend) * self._first_slow
-        if self._switched_at is not None and not descended and begun:
-            # the reference restarted at the phase switch and the loss never came down from there
+        oscillating = self._swings >= 4 and not trend_down
+        if self._switched_at is not None and not descended and begun and not oscillating:
+            # the reference restarted at the phase switch and the loss never came down from there (a loss
+            # that swings around where the switch left it is ``oscillating``, below: checked first, as ever)
             self._verdict = replace(self._snapshot(DIVERGED, self._last_step), climb_start_step=self._switched_at)
             return self._verdict
         end = self.end_level()
         best = self._floor()
         sev = (end - best) / (start - best) if begun and start > best < math.inf else None
-        if self._swings >= 4 and not trend_down:
+        if oscillating:
             kind = OSCILLATING  # its end is wherever the last swing left it
         elif begun and descended and (end > start or (self._descended() and self._ends_high(end))):
             kind = DIVERGED  # the finish-time rule: it ends far back toward (or above) its start

@@ -153,6 +153,13 @@ def test_spike_at_phase_switch_that_does_not_recover_is_diverged():
     assert v.kind == DIVERGED and v.climb_start_step == 500
 
 
+def test_swings_after_a_phase_switch_that_never_comes_down_are_oscillating_not_diverged():
+    warm = decay(500, start=1.0, floor=0.3, tau=80)
+    swings = [0.3 - 0.12 * math.cos(2 * math.pi * t / 60) for t in range(1000)]  # from a trough: never lower
+    v = classify(pts(noisy(warm + swings, sigma=0.02, seed=11)), ClimbDetector(phase_switch=500))
+    assert v.kind == OSCILLATING
+
+
 def test_collapsed_validation_metric():
     f1 = [0.3 + 0.65 * (1 - math.exp(-k / 3)) for k in range(10)] + [0.8, 0.55, 0.5, 0.45]
     v = classify(((100 * (k + 1), x) for k, x in enumerate(f1)), RiseDetector())
