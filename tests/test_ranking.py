@@ -184,7 +184,8 @@ OSC = {"runner": "ranking", "loss": {"temp_start": 0.01, "temp_end": 0.01},
        "train": {"eval_every": 300, "checkpoint_every": 300}}
 
 
-@pytest.mark.parametrize("lr", [0.01, pytest.param(0.002, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 900 steps each (~35 s): shorter horizons do not swing (600 steps: 1 of 3 seeds)
+@pytest.mark.parametrize("lr", [0.01, 0.002])
 def test_trial_judges_a_temperature_far_below_the_score_scale_at_a_high_lr_oscillating(lr):
     recipe = {**OSC, "train": {**OSC["train"], "lr": lr}}
     result, records = run_local(TrialRequest("t", "ranking", recipe, threads=1, early_stop=False))
