@@ -99,6 +99,8 @@ class _EndRules:
         else:
             kind = STABLE
         self._verdict = self._snapshot(kind, self._last_step if kind != STABLE else None, sev)
+        if kind == FLAT and self.early_level() < start:  # it is judged from where the run started
+            self._verdict = replace(self._verdict, start_value=self.early_level())
         return self._verdict
 
     def early_level(self) -> float:
