@@ -158,27 +158,28 @@ class _EndRules:
         return end - best > max(frac * (self._start - best), 3 * se)
 
     def _spike_at_end(self) -> bool:
-        """The run ends inside a spike: over the last ``spike_steps`` steps the values are high only
-        since one jump (from the last low point to one of the next two, two for a row that averages
-        over the spike's start; at least ``jump_frac`` of the descent and six times the noise: a
-        noisy climb rises a few noises between two points) and, from there, at least two points that
-        do not rise further (a spike holds, then decays; a climb keeps rising). High for longer than
-        ``spike_steps``, or rising after the jump, it is an end level, not a short excursion."""
+        """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
+        median before the jump at most ``end_frac`` of the way back), then one jump (the largest rise
+        between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
+        of the level it jumped from, where a noisy climb rises a few noises between two points), then
+        at least two points that do not rise further (a spike holds, then decays; a climb keeps
+        rising). High for longer than ``spike_steps``, or rising after the jump, it is an end level."""
         pts = [v for _, v in self._tail]
+        if len(pts) < 3:
+            return False
+        k = max(range(1, len(pts)), key=lambda i: pts[i] - pts[i - 1])
+        pre, post = sorted(pts[:k]), pts[k:]
         best = self._floor()
         descent = self._start - best
-        high = best + self.end_frac * descent
-        lows = [i for i, v in enumerate(pts) if v <= high]
-        if not lows:
-            return False  # high over the whole tail: no spike lasts that long
-        k = lows[-1] + 1  # post: the high points since the last low one
-        post = pts[k:]
-        noise = self._rel_noise * abs(post[0]) if post else 0.0
-        if len(post) < 2 or max(post[:2]) - pts[k - 1] < max(self.jump_frac * descent, 6 * noise):
+        jump = pts[k] - pts[k - 1]
+        if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(pts[k - 1])):
             return False
+        if pre[(len(pre) - 1) // 2] - best > self.end_frac * descent:
+            return False  # already high before the jump
         half = len(post) // 2
         first, last = sorted(post[:half]), sorted(post[half:])
-        return last[len(last) // 2] <= first[len(first) // 2] + max(3 * noise, (post[0] - pts[k - 1]) / 4)
+        noise = self._rel_noise * abs(post[0])
+        return last[len(last) // 2] <= first[len(first) // 2] + max(3 * noise, jump / 4)
 
     def _climbing_at_end(self) -> bool:
         """The streaming test's climb, cut short by the end of the run: its window is open, ``rise`` of
