@@ -160,8 +160,8 @@ class _EndRules:
     def _spike_at_end(self) -> bool:
         """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
         median before the jump at most ``end_frac`` of the way back), then one jump (the largest rise
-        between two consecutive points, measured from the median before it: at least ``jump_frac`` of
-        the descent and six times that level's noise, where a noisy climb rises a few noises), then
+        between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
+        of the level it jumped from, where a noisy climb rises a few noises between two points), then
         at least two points that do not rise further (a spike holds, then decays; a climb keeps
         rising). High for longer than ``spike_steps``, or rising after the jump, it is an end level."""
         pts = [v for _, v in self._tail]
@@ -171,11 +171,10 @@ class _EndRules:
         pre, post = sorted(pts[:k]), pts[k:]
         best = self._floor()
         descent = self._start - best
-        low = pre[(len(pre) - 1) // 2]  # the level before the jump (not its last, possibly lucky, point)
-        jump = pts[k] - low
-        if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(low)):
+        jump = pts[k] - pts[k - 1]
+        if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(pts[k - 1])):
             return False
-        if low - best > self.end_frac * descent:
+        if pre[(len(pre) - 1) // 2] - best > self.end_frac * descent:
             return False  # already high before the jump
         half = len(post) // 2
         first, last = sorted(post[:half]), sorted(post[half:])
