@@ -73,6 +73,8 @@ class ClimbDetector(_EndRules, _Stream):
         flat_descent: float = 0.05,
         end_frac: float = 0.15,
         end_steps: int = 30,
+        early_steps: int = 50,
+        spike_steps: int = 100,
         phase_switch: int | None = None,
     ):
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
@@ -82,6 +84,7 @@ class ClimbDetector(_EndRules, _Stream):
         self.t_min, self.prior_points, self.near_max = t_min, prior_points, near_max
         self.swing, self.slow, self.trend, self.flat_descent = swing, slow, trend, flat_descent
         self.end_frac, self.end_steps, self.phase_switch = end_frac, end_steps, phase_switch
+        self.early_steps, self.spike_steps = early_steps, spike_steps
         self._switched_at: int | None = None
         self._reset()
 
@@ -89,6 +92,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._n = 0
         self._first_step: int | None = None
         self._head: list[float] = []
+        self._early: list[float] = []  # the raw values of the first early_steps steps: flat test
         self._start = math.nan
         self._prev_step: int | None = None
         self._gaps: deque[int] = deque(maxlen=9)
@@ -106,7 +110,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._d2: deque[float] = deque(maxlen=15)
         self._rel_noise = 0.0
         self._still: deque[float] = deque(maxlen=31)  # relative second differences before the loss moved
-        self._tail: deque[tuple[int, float]] = deque()  # the last end_steps of raw values (finish rule)
+        self._tail: deque[tuple[int, float]] = deque()  # the last spike_steps (>= 5 points) of raw values
         self._cross: int | None = None
         self._last_cross: int | None = None
         self._clear_window()
@@ -146,7 +150,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._prev_step = step
         self._steps.append(step)
         self._tail.append((step, value))
-        while self._tail[0][0] <= step - max(self.end_steps, 5 * self.interval):
+        while len(self._tail) > 5 and self._tail[0][0] <= step - max(self.spike_steps, 5 * self.interval):
             self._tail.popleft()
         a, b = self._a, self._b
         self._a, self._b = b, value
@@ -160,6 +164,8 @@ class ClimbDetector(_EndRules, _Stream):
                 self._still.append(self._d2[-1])
         if self._first_step is None:
             self._first_step = step
+        if step - self._first_step < self.early_steps:
+            self._early.append(value)
         if step - self._first_step < self.start_steps or not self._head:
             self._head.append(value)
             self._level = value if self._n == 1 else self._level + _decay(dt, self.smooth) * (value - self._level)

@@ -4,17 +4,26 @@ A streaming test must wait for evidence; a run can end (its horizon, a crash)
 before the evidence arrives. These rules judge what the curve looks like when
 it stops:
 
-* ``flat``: it never came down (the slow EMA's lowest point is within
-  ``flat_descent`` of the start, or within three times the start's own noise).
+* ``flat``: it never came down: its lowest level (the slow EMA's lowest point,
+  or its end) is within ``flat_descent`` of where it started, or within three
+  times that start's own noise. Where it started is the lower of the median of
+  the first ``start_steps`` and the median of the first ``early_steps`` (five
+  points at least): one outlier first row, or a few correlated high ones, is
+  not a descent.
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
 * ``diverged`` at finish: after a real descent, it ends above its start, or
   more than ``end_frac`` of the way back from its best (the higher of the
   streaming best and the slow EMA's lowest point) toward its start and
   above the best by three standard errors of its end (the median of the last
-  ``end_steps`` steps, at least 5 intervals): a curve that ends far above its
-  best is never ``stable``, whatever the streaming test missed (a late slow
-  climb cut by the horizon, a climb on a log too sparse or noisy to confirm).
+  ``end_steps`` steps, at least 5 intervals), unless it ends inside a spike
+  (high only since one clear jump less than ``spike_steps`` before the end,
+  and not rising since); or its streaming climb test was about to confirm
+  (the window's slope already significant, only points or hold missing). After
+  a small descent (less than ``min_descent``), an end more than half of the way
+  back. A curve that ends far above its best is never ``stable``, whatever the
+  streaming test missed (a late slow climb cut by the horizon, a climb on a
+  log too sparse or noisy to confirm).
 """
 
 from __future__ import annotations
@@ -31,10 +40,17 @@ class _EndRules:
     judged_at_end = False
     """True when ``diverged`` came from the end-of-run rule, not from a climb confirmed while streaming."""
 
+    def _end_points(self) -> list[float]:
+        """The raw values of the last ``end_steps`` steps (at least 5 logging intervals)."""
+        last = self._last_step
+        return [v for s, v in self._tail if s > last - max(self.end_steps, 5 * self.interval)]
+
     def end_level(self) -> float:
-        """The median raw value over the last ``end_steps`` steps (at least 5 logging intervals)."""
-        vals = sorted(v for _, v in self._tail)
-        return vals[len(vals) // 2] if vals else math.nan
+        """The median of ``_end_points`` (of an even count, the mean of the middle two: of two points,
+        one of them noisy, the higher is no level)."""
+        vals = sorted(self._end_points())
+        k = len(vals)
+        return (vals[(k - 1) // 2] + vals[k // 2]) / 2 if vals else math.nan
 
     def failing_now(self, back: float = 0.3, explode: float = 3.0) -> str | None:
         """Why the curve seen so far is already failing, or None: for a run that crashed before its
@@ -64,7 +80,8 @@ class _EndRules:
         start = self._start if self._start == self._start else (self._head[0] if self._head else math.nan)
         begun = self._start == self._start
         descended = begun and self._fell(start)
-        trend_down = self._slow < (1 - self.trend) * self._first_slow
+        # (against the early median too: a run whose first rows were written at a crest is not trending down)
+        trend_down = self._slow < (1 - self.trend) * min(self._first_slow, self.early_level())
         oscillating = self._swings >= 4 and not trend_down
         if self._switched_at is not None and not descended and begun and not oscillating:
             # the reference restarted at the phase switch and the loss never came down from there (a loss
@@ -76,7 +93,7 @@ class _EndRules:
         sev = (end - best) / (start - best) if begun and start > best < math.inf else None
         if oscillating:
             kind = OSCILLATING  # its end is wherever the last swing left it
-        elif begun and descended and (end > start or (self._descended() and self._ends_high(end))):
+        elif begun and descended and (end > start or self._back_at_end(end)):
             kind = DIVERGED  # the finish-time rule: it ends far back toward (or above) its start
             self.judged_at_end = True
         elif not descended and begun:
@@ -84,26 +101,102 @@ class _EndRules:
         else:
             kind = STABLE
         self._verdict = self._snapshot(kind, self._last_step if kind != STABLE else None, sev)
+        if kind == FLAT and self.early_level() < start:  # it is judged from where the run started
+            self._verdict = replace(self._verdict, start_value=self.early_level())
         return self._verdict
 
+    def early_level(self) -> float:
+        """The median raw value over the first ``early_steps`` steps: where the run started, robust to
+        one high first row (an outlier, or a first row written at a crest); ``inf`` (unknown) with fewer
+        than 5 points there (a sparse log's 3 points cannot tell an outlier from a fast descent)."""
+        vals = sorted(self._early)
+        if len(vals) < 5:
+            return math.inf  # too few points to tell a high first row from a descent inside the window
+        return vals[len(vals) // 2]
+
     def _fell(self, start: float) -> bool:
-        """Whether the loss came down at all (else ``flat``): the slow EMA's lowest point is below the
-        start by ``flat_descent`` of it and by three times the start's own noise (a median of few
-        points, often heavy-tailed), measured while the loss had not moved yet (a loss near zero is
-        relatively far noisier than its start, so the noise at the end would excuse a real descent); a
-        fall of ``min_descent`` is a descent whatever the noise."""
+        """Whether the loss came down at all (else ``flat``): its lowest level (the slow EMA's lowest
+        point, or the end) is below where it started by ``flat_descent`` of it and by three times that
+        level's own noise, measured while the loss had not moved yet (a loss near zero is relatively far
+        noisier than its start, so the noise at the end would excuse a real descent); a fall of
+        ``min_descent`` is a descent whatever the noise. The lowest level's own noise counts too (the
+        lowest of many noisy slow-EMA values sits about two of its standard deviations low). Where it
+        started is the lower of ``start`` (the first ``start_steps``) and the median of the first
+        ``early_steps`` (``early_level``): one high first row of a sparse log, or five correlated
+        high ones, must not make a flat run look like a descent."""
+        early = self.early_level()
+        k = len(self._early)
+        if not early < start:
+            early, k = start, max(len(self._head), 1)
         still = sorted(self._still)
         rel = still[len(still) // 2] / 1.65 if len(still) >= 5 else 0.0
-        noise = 1.25 * rel * abs(start) / math.sqrt(max(len(self._head), 1))
-        margin = max(self.flat_descent * abs(start), min(3 * noise, self.min_descent * abs(start)))
-        return start - self._slow_min > margin
+        noise = 1.25 * rel * abs(early) / math.sqrt(k)
 
-    def _ends_high(self, end: float) -> bool:
-        """The end is more than ``end_frac`` of the way back, and above the best by more than three
-        standard errors of the end (a median of the tail's points, at the trend-free point noise)."""
-        se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._tail))
+        def fell_to(low: float, low_sd: float) -> bool:
+            margin = max(self.flat_descent * abs(early) + 2 * low_sd,
+                         min(3 * math.hypot(noise, low_sd), self.min_descent * abs(early)))
+            return early - low > margin
+
+        a = 1.0 - math.exp(-self.interval / max(self.slow, 5 * self.interval))
+        if fell_to(self._slow_min, self._rel_noise * abs(self._slow_min) * math.sqrt(a / (2 - a))):
+            return True
+        # a short run (or a drop inside the early window) that the slow EMA has not followed yet
+        end, n_end = self.end_level(), len(self._end_points())
+        return fell_to(end, 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1)))
+
+    def _back_at_end(self, end: float) -> bool:
+        """After a real descent: a climb the streaming test was about to confirm, or an end more than
+        ``end_frac`` of the way back that is not a spike. After a small one (it came down, but less
+        than ``min_descent``): an end more than half of the way back, not a spike."""
+        if self._descended():
+            return self._climbing_at_end() or (self._ends_high(end, self.end_frac) and not self._spike_at_end())
+        return self._ends_high(end, 0.5) and not self._spike_at_end()
+
+    def _ends_high(self, end: float, frac: float) -> bool:
+        """The end is more than ``frac`` of the way back, and above the best by more than three
+        standard errors of the end (a median of the end's points, at the trend-free point noise)."""
+        se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._end_points()))
         best = self._floor()
-        return end - best > max(self.end_frac * (self._start - best), 3 * se)
+        return end - best > max(frac * (self._start - best), 3 * se)
+
+    def _spike_at_end(self) -> bool:
+        """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
+        median before the jump at most ``end_frac`` of the way back), then one jump (the largest rise
+        between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
+        of the level it jumped from, where a noisy climb rises a few noises between two points), then
+        at least two points that do not rise further (a spike holds, then decays; a climb keeps
+        rising). High for longer than ``spike_steps``, or rising after the jump, it is an end level."""
+        pts = [v for _, v in self._tail]
+        if len(pts) < 3:
+            return False
+        k = max(range(1, len(pts)), key=lambda i: pts[i] - pts[i - 1])
+        pre, post = sorted(pts[:k]), pts[k:]
+        best = self._floor()
+        descent = self._start - best
+        jump = pts[k] - pts[k - 1]
+        if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(pts[k - 1])):
+            return False
+        if pre[(len(pre) - 1) // 2] - best > self.end_frac * descent:
+            return False  # already high before the jump
+        half = len(post) // 2
+        first, last = sorted(post[:half]), sorted(post[half:])
+        noise = self._rel_noise * abs(post[0])
+        return last[len(last) // 2] <= first[len(first) // 2] + max(3 * noise, jump / 4)
+
+    def _climbing_at_end(self) -> bool:
+        """The streaming test's climb, cut short by the end of the run: its window is open, ``rise`` of
+        the way back, at its highest, and its points' slope significantly positive, with only the
+        ``hold``, the points or the jump's wait missing (a sparse log's climb caught in its last rows)."""
+        if self._cross is None or self._w < 2 or (self.severity or 0.0) < self.rise:
+            return False
+        slack = max((1 - self.near_max) * (self._wmax - self._wlevel0), 2 * self._noise)
+        if self._level < self._wmax - slack:
+            return False
+        after = self._after
+        if self._jump_at >= self._cross and after[4] * after[0] <= after[1] * after[2]:
+            return False  # flat or falling since a jump inside the window: a spike
+        fit = self._fit()
+        return fit is not None and fit[0] >= self.t_min * fit[1]
 
     def _floor(self) -> float:
         """The best the end is compared with: the streaming best, or the slow EMA's lowest point if that

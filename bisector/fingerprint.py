@@ -94,8 +94,9 @@ def evidence(metric: str, v: Verdict, swings: int = 0, up: bool = False, at_end:
                 f"at step {v.detected_at_step}, {v.severity:.0%} of the way back to its start ({_g(v.start_value)})")
     if v.kind == FLAT:
         drop = (v.start_value - v.best_value) / abs(v.start_value) if v.start_value else 0.0
+        below = f"{drop:.1%} below that" if drop > 0 else "no lower"
         return (f"{metric} never descended: it started at {_g(v.start_value)} and its best, {_g(v.best_value)}, "
-                f"is {drop:.1%} below that over {v.points} points")
+                f"is {below} over {v.points} points")
     if v.kind == OSCILLATING:
         return f"{metric} swung {swings} times by more than 20% around its running mean with no downward trend"
     if up and v.best_value is not None:

@@ -1,0 +1,124 @@
+"""The end-of-run rules on the cases the detector benchmark showed wrong (``climb_finish.py``).
+
+Each case is a small synthetic curve, three noise seeds each: a flat run whose
+first rows are high (it must be ``flat``, not a descent), a healthy run that
+ends inside a transient spike (``stable``) beside one that ends high for longer
+than a spike lasts or still climbing (``diverged``), a climb on a sparse log
+cut by the horizon, and a small descent that comes back more than half way.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from bisector.detector import DIVERGED, FLAT, STABLE, ClimbDetector, classify
+
+SEEDS = [0, 1, 2]
+
+
+def healthy(n: int, seed: int, sigma: float = 0.03) -> list[float]:
+    """2.7 -> 0.8 over a few hundred steps, multiplicative noise."""
+    rng = random.Random(seed)
+    return [(0.8 + 1.9 * math.exp(-t / 150)) * math.exp(sigma * rng.gauss(0, 1)) for t in range(1, n + 1)]
+
+
+def rows(values: list[float], cadence: int = 1) -> list[tuple[int, float]]:
+    return [(s, values[s - 1]) for s in range(cadence, len(values) + 1, cadence)]
+
+
+# -- flat: where the run started ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_flat_run_whose_first_five_rows_are_high_is_flat(seed):
+    """Per step, the first five rows 6% high (correlated noise at the start): the median of the first
+    five steps is 6% above where the run sits, so measured from it the run 'fell' 6%."""
+    rng = random.Random(seed)
+    values = [200 * math.exp(0.02 * rng.gauss(0, 1)) for _ in range(3000)]
+    values[:5] = [v * 1.06 for v in values[:5]]
+    assert classify(rows(values)).kind == FLAT
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_flat_run_logged_every_5_steps_whose_first_row_is_an_outlier_is_flat(seed):
+    """Every 5 steps, the first row 40% high (one heavy-tailed batch): its first ``start_steps`` hold that
+    one row only; the first 50 steps (10 rows) say where the run started."""
+    rng = random.Random(seed)
+    values = [1000 * math.exp(0.04 * rng.gauss(0, 1)) for _ in range(2500)]
+    values[0] = 1400
+    r = [(1, values[0])] + rows(values, 5)
+    assert classify(r).kind == FLAT
+
+
+def test_a_run_that_drops_inside_its_first_steps_is_not_flat():
+    """1/step: all of the descent inside the first 50 steps (the early median is already low)."""
+    assert classify([(s, 1.0 / s) for s in range(1, 241)]).kind == STABLE
+
+
+# -- ends inside a spike, or ends high ------------------------------------------------------------------
+
+
+def spike_at_end(values: list[float], before: int, amp: float = 0.8, hold: int = 15, tau: float = 15) -> None:
+    """A +``amp`` spike starting ``before`` steps before the end: flat for ``hold`` steps, then decaying."""
+    n = len(values)
+    for i in range(n - before, n):
+        t = i - (n - before)
+        values[i] *= 1 + amp * (1.0 if t < hold else math.exp(-(t - hold) / tau))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("cadence", [1, 5])
+def test_a_healthy_run_that_ends_inside_a_spike_is_stable(seed, cadence):
+    """The run ends 20 steps into a +80% spike: the last 30 steps are mostly high, but the 100 before were
+    low and the values jumped once, then held: a short excursion, not an end level."""
+    values = healthy(2000, seed)
+    spike_at_end(values, 20)
+    det = ClimbDetector()
+    assert not any(det.update(s, v).final for s, v in rows(values, cadence))
+    assert det.finish().kind == STABLE
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_run_high_for_longer_than_a_spike_lasts_is_diverged(seed):
+    """The same jump, but held for the last 150 steps: longer than ``spike_steps``, an end level."""
+    values = healthy(2000, seed)
+    values[-150:] = [v * 1.8 for v in values[-150:]]
+    v = classify(rows(values))
+    assert v.kind == DIVERGED
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_run_that_jumps_then_keeps_climbing_at_the_end_is_diverged(seed):
+    """A jump 40 steps before the end, then a climb: not a spike (a spike holds, then decays)."""
+    values = healthy(2000, seed)
+    values[-40:] = [v * (1.5 + 0.05 * k) for k, v in enumerate(values[-40:])]
+    det = ClimbDetector()
+    assert not any(det.update(s, v).final for s, v in rows(values, 5))
+    assert det.finish().kind == DIVERGED
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_climb_on_a_log_every_50_steps_cut_by_the_horizon_is_diverged(seed):
+    """Every 50 steps, a climb in the last ~100 steps: two rows above the threshold, the second far higher,
+    too few for the streaming test (3 points); the run ended, its slope is already significant."""
+    rng = random.Random(seed)
+    n = 1050
+    clean = [30 + 870 * math.exp(-t / 40) + (0 if t < 950 else 900 * ((t - 950) / 100) ** 1.5) for t in range(1, n + 1)]
+    values = [c * math.exp(0.02 * rng.gauss(0, 1)) for c in clean]
+    det = ClimbDetector()
+    assert not any(det.update(s, v).final for s, v in [(1, values[0])] + rows(values, 50))
+    v = det.finish()
+    assert v.kind == DIVERGED and det.judged_at_end
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_small_descent_that_comes_back_more_than_half_way_is_diverged(seed):
+    """The loss fell 18% (less than ``min_descent``), then climbed back 80% of the way: not ``stable``."""
+    rng = random.Random(seed)
+    clean = [1.0 - 0.18 * min(1.0, t / 300) + (0 if t < 800 else 0.15 * min(1.0, (t - 800) / 100))
+             for t in range(1, 1301)]
+    values = [c * math.exp(0.02 * rng.gauss(0, 1)) for c in clean]
+    assert classify(rows(values, 10)).kind == DIVERGED
