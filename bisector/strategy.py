@@ -14,6 +14,16 @@ same knob set twice, and drives the search itself, written as a generator that
 yields the knob sets it wants tested (as sets of knobs left at their *bad*
 value) and receives their outcomes: the algorithm reads like its textbook
 version while the campaign stays ask/tell.
+
+Speculative trials and cancellation: a plan may yield ``First(sets)``, sets
+run at once where the first failure decides (a failing half or part is
+followed, the others are not needed). Failures stop early while passes run
+to the horizon, so the failing sibling usually reports first; the plan then
+goes on at once and ``moot()`` names the siblings still running whose result
+it no longer needs, which the campaign cancels (``Kind.CANCELLED``: no
+evidence, never reused). A sibling the plan asks again is kept running, and
+a result that arrives anyway is still used. ``cancel=False`` waits for every
+sibling instead (the behaviour before cancellation, for the benchmarks).
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Protocol
 
-from .answer import StrategyResult, TrialSpec, group_name, structure
+from .answer import Moot, StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
 from .votes import QUIET_FLIP, Ballot, group_testing_prior, knob_confidence
@@ -37,6 +47,8 @@ class Strategy(Protocol):
     def on_trial_complete(self, trial: TrialSpec, verdict: str, borderline: bool = False) -> None: ...
 
     def skip(self, trial: TrialSpec) -> None: ...
+
+    def moot(self) -> list[Moot]: ...
 
     @property
     def done(self) -> bool: ...
@@ -62,6 +74,11 @@ def check_endpoints(good: str, bad: str) -> tuple[Result, str] | None:
 Plan = Generator[list[frozenset[str]], list[Outcome], "StrategyResult | None"]
 
 
+class First(list):
+    """Knob sets asked at once where the first failure decides: the plan gets the outcomes as soon as one set
+    fails (``None`` for those still running), and the siblings it does not ask again become moot."""
+
+
 class Search:
     """Endpoints, votes, bookkeeping and the generator driver shared by every strategy.
 
@@ -73,7 +90,7 @@ class Search:
     confirm_default = True
 
     def __init__(self, knobs: list[Knob], slots: int = 1, repeats: int = 1, noise: float = 0.0,
-                 target: float = 0.95, confirm: bool | None = None):
+                 target: float = 0.95, confirm: bool | None = None, cancel: bool = True):
         self.knobs = list(knobs)
         self.slots = max(1, slots)
         self.by_name = {k.name: k for k in self.knobs}
@@ -83,6 +100,7 @@ class Search:
         self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)))
         self.target = target
         self.confirm = self.confirm_default if confirm is None else confirm
+        self.cancel = cancel
         self.known: dict[frozenset[str], Outcome] = {}
         self.verdicts: dict[str, str] = {}
         self.notes: list[str] = []
@@ -93,6 +111,11 @@ class Search:
         self._asked: list[frozenset[str]] = []
         self._consumed: set[frozenset[str]] = set()
         self._inflight: dict[frozenset[str], int] = {}
+        self._running: dict[str, TrialSpec] = {}  # suggested, not yet told
+        self._moot: list[Moot] = []
+        self._race = False
+        self._by: dict[frozenset[str], str] = {}  # the trial whose result decided each set
+        self._last = "the answer"  # the last trial told
         self._started = False
         self._revoting = False
         self._confirming: StrategyResult | None = None
@@ -115,8 +138,20 @@ class Search:
         if not self._started:
             self._started = True
             self._ask([frozenset(), self.all])
+        if self._race and any(self.known.get(a) is Outcome.FAIL for a in self._asked):
+            self._settle_race()
         out = [t for t in self._ready if self._bad_side(t) not in self.known]
         self._ready = []
+        self._running.update((t.name, t) for t in out)
+        return out
+
+    def moot(self) -> list[Moot]:
+        """Trials in flight whose result the search no longer needs (all of them once it is done), each with the
+        trial whose result made it moot; they are forgotten here, so the caller must cancel them."""
+        if self.done:
+            self._moot += [Moot(t, self._last) for t in self._running.values()]
+            self._running.clear()
+        out, self._moot = self._moot, []
         return out
 
     def on_trial_complete(self, trial: TrialSpec, verdict: str, borderline: bool = False) -> None:
@@ -124,7 +159,10 @@ class Search:
         no result has contradicted another, that knob set is run once more on another seed before it counts."""
         self.verdicts[trial.name] = verdict
         self.trials += 1
+        self._last = trial.name
         b = self._bad_side(trial)
+        if self._running.pop(trial.name, None) is None and trial.name in self._order:
+            self._inflight[b] = self._inflight.get(b, 0) + 1  # abandoned, yet it reported: its vote still counts
         if borderline and not self.ballot.noisy and not self.ballot.extra.get(b):
             self.ballot.extra[b] = 1
             self.notes.append(f"{trial.name} ({verdict}) was borderline: run once more on another seed")
@@ -133,6 +171,7 @@ class Search:
     def skip(self, trial: TrialSpec) -> None:
         """A trial that could not run (its toggled recipe is invalid): nothing learned, never a culprit."""
         self.verdicts[trial.name] = Kind.INVALID
+        self._running.pop(trial.name, None)
         if trial.name not in self._order:
             self._order.append(trial.name)
         self._learn(trial, Outcome.UNRESOLVED, str(Kind.INVALID))
@@ -227,6 +266,7 @@ class Search:
         decided = self.ballot.decided(b)
         if decided is not None:
             self.known[b] = decided
+            self._by[b] = trial.name
         if self.done:
             return
         if not self.ballot.noisy and self.ballot.contradiction(b, self.known):
@@ -285,6 +325,22 @@ class Search:
         self._ask([frozenset(), self.all])
         return True
 
+    def _settle_race(self) -> None:
+        """A set of a ``First`` failed: the plan goes on, and the siblings it does not ask again are moot."""
+        raced = list(self._asked)
+        by = next(self._by[a] for a in raced if self.known.get(a) is Outcome.FAIL)
+        self._advance([self.known.get(a) for a in raced])
+        for b in raced:
+            if b not in self.known and b not in self._asked:
+                self._abandon(b, by)
+
+    def _abandon(self, b: frozenset[str], by: str) -> None:
+        self._inflight[b] = 0
+        self._ready = [t for t in self._ready if self._bad_side(t) != b]
+        for name, t in list(self._running.items()):
+            if self._bad_side(t) == b:
+                self._moot.append(Moot(self._running.pop(name), by))
+
     def _restart(self) -> None:
         self._confirming, self._revoting = None, False
         self._gen = self.plan()
@@ -301,7 +357,11 @@ class Search:
                 self._conclude(stop.value or self.finish([]))
                 return
             self._ask(asked)
+            self._race = self.cancel and isinstance(asked, First)
             if any(a not in self.known for a in self._asked):
+                if not (self._race and any(self.known.get(a) is Outcome.FAIL for a in self._asked)):
+                    return
+                self._settle_race()  # decided by results already known: the rest is never launched
                 return
             answers = [self.known[a] for a in self._asked]
 
