@@ -298,7 +298,9 @@ class _Campaign:
                 if outcome == "budget":
                     break
                 queue.pop(0)
-                progressed |= outcome != "launched"
+                if outcome != "launched":  # a result known at once may settle a race: drop the siblings it made moot
+                    progressed = True
+                    queue = self._cancel_moot(queue + self.strategy.suggest(), sched)
             if deadline and time.time() > deadline:
                 sched.cancel_all()
                 self.ladder.not_finished = f"budget reached (--max-hours {self.opts.max_hours:g})"

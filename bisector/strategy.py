@@ -90,14 +90,14 @@ class Search:
     confirm_default = True
 
     def __init__(self, knobs: list[Knob], slots: int = 1, repeats: int = 1, noise: float = 0.0,
-                 target: float = 0.95, confirm: bool | None = None, cancel: bool = True):
+                 target: float = 0.95, confirm: bool | str | None = None, cancel: bool = True, assume: float = 0.0):
         self.knobs = list(knobs)
         self.slots = max(1, slots)
         self.by_name = {k.name: k for k in self.knobs}
         self.all = frozenset(self.by_name)
         self.good = TrialSpec("good", tuple(self.knobs), "endpoint")
         self.bad = TrialSpec("bad", (), "endpoint")
-        self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)))
+        self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)), assume=assume)
         self.target = target
         self.confirm = self.confirm_default if confirm is None else confirm
         self.cancel = cancel
@@ -304,6 +304,8 @@ class Search:
         wrong = [b for b, want in ((good, Outcome.PASS), (bad, Outcome.FAIL)) if self.known[b] is want.other]
         if self.ballot.noisy and wrong and self._more_votes(wrong[0], lead=3):
             return  # a noisy stop needs a lead of 3 votes (odds 1:729 at 10% flips), not 2 (1:81)
+        if wrong and self.confirm in ("all", "stops") and self._more_votes(wrong[0], lead=2):
+            return  # a quiet stop is confirmed on the next seed first: a disagreement switches to repeats
         said = self._said[bad]
         fails = sum(Kind.of(v) in FAILURES for v in said)
         if 0 < fails < len(said):
@@ -324,6 +326,20 @@ class Search:
         self.known.pop(b, None)
         self._ask([frozenset(), self.all])
         return True
+
+    def _to_confirm(self, result: StrategyResult) -> list[frozenset[str]]:
+        if self.confirm in (True, "evidence", "stops"):
+            return self._evidence
+        ends = (frozenset(), self.all)
+        if self.confirm == "all":
+            return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in ends]
+        sets = [frozenset(k.name for k in g) for g in result.groups]  # "hinged": every set a culprit's place rests on
+
+        def fails(b):
+            return any(g <= b for g in sets)
+        culprits = frozenset().union(*sets)
+        return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in ends
+                and any(fails(b) != fails(b ^ {k}) for k in culprits)] + [b for b in self._evidence]
 
     def _settle_race(self) -> None:
         """A set of a ``First`` failed: the plan goes on, and the siblings it does not ask again are moot."""
@@ -368,7 +384,7 @@ class Search:
     def _conclude(self, result: StrategyResult) -> None:
         """Accept the plan's answer, or ask more votes of its least sure knob set and replay."""
         if self.confirm and not self.ballot.noisy and result.result is Result.CULPRITS:
-            todo = [b for b in self._evidence if len(self.ballot.votes.get(b, [])) < 2]
+            todo = [b for b in self._to_confirm(result) if len(self.ballot.votes.get(b, [])) < 2]
             if todo:  # one more run of each, on another seed: a disagreement switches to noisy mode and replays
                 for b in todo:
                     self.ballot.extra[b] = 1
@@ -378,7 +394,7 @@ class Search:
                 return
         sets = sorted(self._consumed, key=sorted)
         conf = Ballot.confidence([self.ballot.posterior(b) for b in sets])
-        if self.ballot.noisy and conf < self.target:
+        if (self.ballot.noisy or self.ballot.assume) and conf < self.target:
             weak = self.ballot.weakest(sets)
             if weak is not None:
                 while self.ballot.decided(weak) is not None and len(self.ballot.votes[weak]) < self.ballot.max_votes:
@@ -393,7 +409,7 @@ class Search:
                                       f"{self.target:.0%} target")
         result.confidence = conf
         result.knob_confidence = knob_confidence(result.groups, {b: self.ballot.posterior(b) for b in sets})
-        result.assumed_flip = self.ballot.flip if self.ballot.noisy else QUIET_FLIP
+        result.assumed_flip = self.ballot.flip if self.ballot.noisy else (self.ballot.assume or QUIET_FLIP)
         self._result = result
 
 
