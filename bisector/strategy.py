@@ -15,15 +15,8 @@ yields the knob sets it wants tested (as sets of knobs left at their *bad*
 value) and receives their outcomes: the algorithm reads like its textbook
 version while the campaign stays ask/tell.
 
-Speculative trials and cancellation: a plan may yield ``First(sets)``, sets
-run at once where the first failure decides (a failing half or part is
-followed, the others are not needed). Failures stop early while passes run
-to the horizon, so the failing sibling usually reports first; the plan then
-goes on at once and ``moot()`` names the siblings still running whose result
-it no longer needs, which the campaign cancels (``Kind.CANCELLED``: no
-evidence, never reused). A sibling the plan asks again is kept running, and
-a result that arrives anyway is still used. ``cancel=False`` waits for every
-sibling instead (the behaviour before cancellation, for the benchmarks).
+A plan may also yield ``First(sets)``: sets run at once where the first
+failure decides, and the siblings it makes moot are cancelled (``speculate.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +26,7 @@ from typing import Protocol
 
 from .answer import Moot, StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
+from .speculate import First, Speculation
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
 from .votes import QUIET_FLIP, Ballot, group_testing_prior, knob_confidence
 
@@ -74,12 +68,7 @@ def check_endpoints(good: str, bad: str) -> tuple[Result, str] | None:
 Plan = Generator[list[frozenset[str]], list[Outcome], "StrategyResult | None"]
 
 
-class First(list):
-    """Knob sets asked at once where the first failure decides: the plan gets the outcomes as soon as one set
-    fails (``None`` for those still running), and the siblings it does not ask again become moot."""
-
-
-class Search:
+class Search(Speculation):
     """Endpoints, votes, bookkeeping and the generator driver shared by every strategy.
 
     ``repeats``, ``noise`` and ``target`` set the voting (see ``votes.py``): by default one run per
@@ -90,16 +79,19 @@ class Search:
     confirm_default = True
 
     def __init__(self, knobs: list[Knob], slots: int = 1, repeats: int = 1, noise: float = 0.0,
-                 target: float = 0.95, confirm: bool | str | None = None, cancel: bool = True, assume: float = 0.0):
+                 target: float = 0.95, confirm: bool | str | None = None, cancel: bool = True):
         self.knobs = list(knobs)
         self.slots = max(1, slots)
         self.by_name = {k.name: k for k in self.knobs}
         self.all = frozenset(self.by_name)
         self.good = TrialSpec("good", tuple(self.knobs), "endpoint")
         self.bad = TrialSpec("bad", (), "endpoint")
-        self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)), assume=assume)
+        self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)))
         self.target = target
-        self.confirm = self.confirm_default if confirm is None else confirm
+        confirm = self.confirm_default if confirm is None else confirm
+        self.confirm = "stops" if confirm is True else confirm or None
+        """None; "evidence": the answer's evidence once more on the next seed; "stops" (default): that and an
+        endpoint stop; "all": every knob set the answer used, and a stop (see README "Noise and confidence")."""
         self.cancel = cancel
         self.known: dict[frozenset[str], Outcome] = {}
         self.verdicts: dict[str, str] = {}
@@ -138,20 +130,11 @@ class Search:
         if not self._started:
             self._started = True
             self._ask([frozenset(), self.all])
-        if self._race and any(self.known.get(a) is Outcome.FAIL for a in self._asked):
+        if self._race_won():
             self._settle_race()
         out = [t for t in self._ready if self._bad_side(t) not in self.known]
         self._ready = []
         self._running.update((t.name, t) for t in out)
-        return out
-
-    def moot(self) -> list[Moot]:
-        """Trials in flight whose result the search no longer needs (all of them once it is done), each with the
-        trial whose result made it moot; they are forgotten here, so the caller must cancel them."""
-        if self.done:
-            self._moot += [Moot(t, self._last) for t in self._running.values()]
-            self._running.clear()
-        out, self._moot = self._moot, []
         return out
 
     def on_trial_complete(self, trial: TrialSpec, verdict: str, borderline: bool = False) -> None:
@@ -327,35 +310,10 @@ class Search:
         self._ask([frozenset(), self.all])
         return True
 
-    def _to_confirm(self, result: StrategyResult) -> list[frozenset[str]]:
-        if self.confirm in (True, "evidence", "stops"):
+    def _to_confirm(self) -> list[frozenset[str]]:
+        if self.confirm != "all":
             return self._evidence
-        ends = (frozenset(), self.all)
-        if self.confirm == "all":
-            return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in ends]
-        sets = [frozenset(k.name for k in g) for g in result.groups]  # "hinged": every set a culprit's place rests on
-
-        def fails(b):
-            return any(g <= b for g in sets)
-        culprits = frozenset().union(*sets)
-        return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in ends
-                and any(fails(b) != fails(b ^ {k}) for k in culprits)] + [b for b in self._evidence]
-
-    def _settle_race(self) -> None:
-        """A set of a ``First`` failed: the plan goes on, and the siblings it does not ask again are moot."""
-        raced = list(self._asked)
-        by = next(self._by[a] for a in raced if self.known.get(a) is Outcome.FAIL)
-        self._advance([self.known.get(a) for a in raced])
-        for b in raced:
-            if b not in self.known and b not in self._asked:
-                self._abandon(b, by)
-
-    def _abandon(self, b: frozenset[str], by: str) -> None:
-        self._inflight[b] = 0
-        self._ready = [t for t in self._ready if self._bad_side(t) != b]
-        for name, t in list(self._running.items()):
-            if self._bad_side(t) == b:
-                self._moot.append(Moot(self._running.pop(name), by))
+        return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in (frozenset(), self.all)]
 
     def _restart(self) -> None:
         self._confirming, self._revoting = None, False
@@ -375,16 +333,15 @@ class Search:
             self._ask(asked)
             self._race = self.cancel and isinstance(asked, First)
             if any(a not in self.known for a in self._asked):
-                if not (self._race and any(self.known.get(a) is Outcome.FAIL for a in self._asked)):
-                    return
-                self._settle_race()  # decided by results already known: the rest is never launched
+                if self._race_won():  # decided by results already known: the rest is never launched
+                    self._settle_race()
                 return
             answers = [self.known[a] for a in self._asked]
 
     def _conclude(self, result: StrategyResult) -> None:
         """Accept the plan's answer, or ask more votes of its least sure knob set and replay."""
         if self.confirm and not self.ballot.noisy and result.result is Result.CULPRITS:
-            todo = [b for b in self._to_confirm(result) if len(self.ballot.votes.get(b, [])) < 2]
+            todo = [b for b in self._to_confirm() if len(self.ballot.votes.get(b, [])) < 2]
             if todo:  # one more run of each, on another seed: a disagreement switches to noisy mode and replays
                 for b in todo:
                     self.ballot.extra[b] = 1
@@ -394,7 +351,7 @@ class Search:
                 return
         sets = sorted(self._consumed, key=sorted)
         conf = Ballot.confidence([self.ballot.posterior(b) for b in sets])
-        if (self.ballot.noisy or self.ballot.assume) and conf < self.target:
+        if self.ballot.noisy and conf < self.target:
             weak = self.ballot.weakest(sets)
             if weak is not None:
                 while self.ballot.decided(weak) is not None and len(self.ballot.votes[weak]) < self.ballot.max_votes:
@@ -409,7 +366,7 @@ class Search:
                                       f"{self.target:.0%} target")
         result.confidence = conf
         result.knob_confidence = knob_confidence(result.groups, {b: self.ballot.posterior(b) for b in sets})
-        result.assumed_flip = self.ballot.flip if self.ballot.noisy else (self.ballot.assume or QUIET_FLIP)
+        result.assumed_flip = self.ballot.flip if self.ballot.noisy else QUIET_FLIP
         self._result = result
 
 

@@ -34,8 +34,7 @@ QUIET_FLIP = 0.001
 
 class Ballot:
     def __init__(self, repeats: int = 1, noise: float = 0.0, max_votes: int = 9,
-                 prior_fail: Callable[[frozenset[str]], float] | None = None, assume: float = 0.0):
-        self.assume = assume
+                 prior_fail: Callable[[frozenset[str]], float] | None = None):
         self.repeats = max(1, repeats)
         self.flip = noise or 0.1
         self.noisy = noise > 0 or self.repeats > 1
@@ -84,7 +83,7 @@ class Ballot:
         if out is None or out is UNRESOLVED:
             return 1.0
         lead = abs(v.count(FAIL) - v.count(PASS))
-        flip = self.flip if self.noisy else (self.assume or QUIET_FLIP)
+        flip = self.flip if self.noisy else QUIET_FLIP
         odds = ((1 - flip) / flip) ** max(lead, 1)  # likelihood ratio of the votes for the decided outcome
         pf = self.prior_fail(b) if self.prior_fail else 0.5
         prior = pf if out is FAIL else 1 - pf

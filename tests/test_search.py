@@ -96,7 +96,26 @@ def test_registry_and_endpoint_check_are_shared():
         assert (good.name, bad.name) == ("good", "bad")
         s.on_trial_complete(good, Kind.STABLE)
         s.on_trial_complete(bad, Kind.STABLE)
+        if name != "oat":  # a stop is confirmed on the next seed before it is believed (oat: one run, as before)
+            assert not s.done
+            (again,) = s.suggest()
+            assert again.name == "bad (seed +1)" and again.seed == 1
+            s.on_trial_complete(again, Kind.STABLE)
         assert s.done and s.result().result is Result.BAD_DOES_NOT_FAIL and s.suggest() == []
+
+
+def test_a_stop_that_the_next_seed_contradicts_goes_on_with_repeats():
+    s = make("auto", S.knobs(3))
+    oracle = S.Oracle([frozenset({"k01"})])
+    good, bad = s.suggest()
+    s.on_trial_complete(good, Kind.STABLE)
+    s.on_trial_complete(bad, Kind.STABLE)  # a flip: bad fails on every other seed
+    while not s.done:
+        for spec in s.suggest():
+            s.on_trial_complete(spec, oracle(s.all - {k.name for k in spec.reverted}))
+    result = s.result()
+    assert [k.name for k in result.culprits] == ["k01"] and result.result is Result.CULPRITS
+    assert any("contradicts" in n for n in result.notes) and any("failed on only" in n for n in result.notes)
 
 
 def test_invalid_trials_are_never_a_pass_or_a_fail():
