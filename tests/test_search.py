@@ -235,3 +235,26 @@ def test_a_noisy_endpoint_stop_needs_a_lead_of_three():
     res = s.result()
     assert res.result is Result.CULPRITS and [k.name for k in res.culprits] == ["k01"]
     assert res.tried.count("bad (seed +") >= 4 and "failed on only" in " ".join(res.notes)
+
+
+def test_confirm_all_runs_every_set_the_answer_used_twice():
+    s = make("auto", S.knobs(16), 1, confirm="all")
+    run = S.drive(s, S.Oracle([frozenset({"k05"}), frozenset({"k11"})]))
+    assert _groups(run.result) == [("k05",), ("k11",)]
+    used = [b for b in s._consumed if b not in (frozenset(), s.all)]
+    assert used and all(len(s.ballot.votes[b]) == 2 for b in used)
+    default = S.drive(make("auto", S.knobs(16), 1), S.Oracle([frozenset({"k05"}), frozenset({"k11"})]))
+    assert default.trials < run.trials
+
+
+@pytest.mark.parametrize("n", [16, 64])
+def test_cancelling_moot_siblings_saves_slot_time_with_the_same_answers(n):
+    """Failures report at 1/3 of a pass: the passing siblings of a failing part are cancelled, not awaited."""
+    for c in range(0, n, 7):
+        truth = S.Oracle([frozenset({f"k{c:02d}"})])
+        runs = {cancel: S.drive(make("auto", S.knobs(n), 8, cancel=cancel), truth, 8, fail_time=1 / 3)
+                for cancel in (False, True)}
+        assert [k.name for k in runs[True].result.culprits] == [f"k{c:02d}"] == \
+            [k.name for k in runs[False].result.culprits]
+        assert runs[True].cancelled > 0 == runs[False].cancelled
+        assert runs[True].slot_time < runs[False].slot_time and runs[True].rounds < runs[False].rounds
