@@ -41,7 +41,8 @@ NS = [4, 8, 16, 32, 64]
 STRUCTURES = {"single": [1], "AND pair": [2], "OR pair": [1, 1], "AND pair + 1": [2, 1], "three": [1, 1, 1]}
 STRATEGIES = ["oat", "split", "dd", "auto"]
 VARIANTS = {"split --no-confirm": ("split", {"confirm": False}), "auto --no-confirm": ("auto", {"confirm": False}),
-            "auto, evidence only": ("auto", {"confirm": "evidence"}), "auto --confirm-all": ("auto", {"confirm": "all"}),
+            "auto, evidence only": ("auto", {"confirm": "evidence"}),
+            "auto --confirm-all": ("auto", {"confirm": "all"}),
             "auto --noise 0.1": ("auto", {"noise": 0.1})}
 """``auto, evidence only``: the confirmation before an endpoint stop was confirmed too (the previous default)."""
 SLOTS = [1, 2, 8]
