@@ -23,8 +23,8 @@ FAIL, PASS = Outcome.FAIL, Outcome.PASS
 def minimize(s: Search, items: list[str], base: frozenset[str] = frozenset()):
     """A minimal subset M of ``items`` with ``base | M`` failing, given ``base | items`` fails
     (None when unresolved tests leave no answer). With two or more slots both halves run at once."""
-    if len(items) == 1:
-        return frozenset(items)
+    if len(items) <= 1:  # none: the good side itself failed (votes flipped an endpoint): no answer here
+        return frozenset(items) if items else None
     h = len(items) // 2
     left, right = items[:h], items[h:]
     b1, b2 = base | frozenset(left), base | frozenset(right)

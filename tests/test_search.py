@@ -258,3 +258,13 @@ def test_cancelling_moot_siblings_saves_slot_time_with_the_same_answers(n):
             [k.name for k in runs[False].result.culprits]
         assert runs[True].cancelled > 0 == runs[False].cancelled
         assert runs[True].slot_time < runs[False].slot_time and runs[True].rounds < runs[False].rounds
+
+
+def test_minimizing_nothing_is_no_answer_not_an_endless_recursion():
+    """dd asks "all but the sets found" and minimizes it when it fails; when the sets found cover every knob that is
+    the good endpoint, which flipped votes may call failing: no minimal set, not a recursion without end."""
+    from bisector.dd import minimize
+
+    with pytest.raises(StopIteration) as stop:
+        next(minimize(make("dd", S.knobs(2)), []))
+    assert stop.value.value is None
