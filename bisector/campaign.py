@@ -89,6 +89,7 @@ class _Campaign:
         self.keys: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
         self.progress: dict[str, tuple[float, int]] = {}  # name -> (started at, last step streamed)
+        self.looked: set[str] = set()
         self.launched = 0
         self.nodes: dict[str, str | None] = {}
         self.evals: dict[str, dict[str, list[tuple[int, float]]]] = {}
@@ -114,8 +115,9 @@ class _Campaign:
     def _reproduce(self, run_id: str | None) -> str | None:
         return links.reproduce(self.tracker.display_uri, run_id) if run_id else None  # no local path: portable
 
-    def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
-        """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'."""
+    def start(self, spec: TrialSpec, sched: RayScheduler, launch: bool = True) -> str:
+        """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'
+        ('absent' when not ``launch``)."""
         try:
             recipe = self._recipe(spec)
         except RecipeError as exc:
@@ -140,6 +142,8 @@ class _Campaign:
             self._judge_health(found)
             self._tell(spec, found)
             return "reused"
+        if not launch:
+            return "absent"
         if self.opts.max_trials is not None and self.launched >= self.opts.max_trials:
             return "budget"
         out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
@@ -268,6 +272,14 @@ class _Campaign:
                 self.emit("on_trial_cancelled", name, rung)
         return queue
 
+    def _reuse_first(self, queue: list[TrialSpec], sched: RayScheduler) -> list[TrialSpec]:
+        """Finished trials found by key before anything launches: a known failure may make its siblings moot."""
+        for spec in [t for t in queue if t.name not in self.looked]:
+            self.looked.add(spec.name)  # looked up once here; a launch looks it up again
+            if spec in queue and self.start(spec, sched, launch=False) != "absent":
+                queue = self._cancel_moot([t for t in queue if t != spec] + self.strategy.suggest(), sched)
+        return queue
+
     def _answer(self) -> None:
         """Once the strategy is done: its answer on the ladder (the aftermath reads the culprits from there)."""
         if self.answered or not self.strategy.done:
@@ -293,14 +305,13 @@ class _Campaign:
             new += self.after.suggest(sched)
             queue += new
             progressed = bool(new)  # a reused or invalid trial may unlock the next suggestions
+            queue = self._reuse_first(queue, sched)
             while queue and sched.has_room():
                 outcome = self.start(queue[0], sched)
                 if outcome == "budget":
                     break
                 queue.pop(0)
-                if outcome != "launched":  # a result known at once may settle a race: drop the siblings it made moot
-                    progressed = True
-                    queue = self._cancel_moot(queue + self.strategy.suggest(), sched)
+                progressed |= outcome != "launched"
             if deadline and time.time() > deadline:
                 sched.cancel_all()
                 self.ladder.not_finished = f"budget reached (--max-hours {self.opts.max_hours:g})"

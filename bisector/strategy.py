@@ -1,8 +1,9 @@
 """Who proposes trials: ask/tell strategies (no Ray, no MLflow here).
 
 A strategy is asked for trials (``suggest``), told each verdict
-(``on_trial_complete``) or that a trial could not run (``skip``), and reports
-``done``, its ``result`` and the order its rungs read best in (``order``). A
+(``on_trial_complete``) or that a trial could not run (``skip``), names the
+trials in flight it no longer needs (``moot``: the loop cancels them), and
+reports ``done``, its ``result`` and the order its rungs read best in (``order``). A
 trial is a set of knobs set to their *good* value on top of the bad recipe;
 the good endpoint reverts every knob and the bad endpoint none. The campaign
 loop only ever sees this Protocol, so it never knows which search runs.
