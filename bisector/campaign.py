@@ -274,9 +274,9 @@ class _Campaign:
 
     def _reuse_first(self, queue: list[TrialSpec], sched: RayScheduler) -> list[TrialSpec]:
         """Finished trials found by key before anything launches: a known failure may make its siblings moot."""
-        for spec in [t for t in queue if t.name not in self.looked]:
+        while spec := next((t for t in queue if t.name not in self.looked), None):
             self.looked.add(spec.name)  # looked up once here; a launch looks it up again
-            if spec in queue and self.start(spec, sched, launch=False) != "absent":
+            if self.start(spec, sched, launch=False) != "absent":
                 queue = self._cancel_moot([t for t in queue if t != spec] + self.strategy.suggest(), sched)
         return queue
 

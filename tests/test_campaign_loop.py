@@ -222,3 +222,30 @@ def test_a_sibling_made_moot_by_a_failure_is_cancelled_and_never_evidence(strate
     assert row[-1].startswith("cancelled: made moot by ")
     assert ladder.totals()["trials_cancelled"] == len(cancelled)
     assert f"{len(cancelled)} cancelled as moot" in ladder.cost_line()
+
+
+def test_a_rerun_reuses_every_finished_trial_and_never_launches_a_moot_sibling():
+    import dataclasses
+
+    from bisector.scheduler import Resources
+
+    def campaign_with(tracker):
+        tracker.curves["good"] = [(1, 2.0)]
+        opts = campaign.Options(probe=False, strategy="split", resources=Resources(max_concurrent=2))
+        c = campaign._Campaign(campaign.plan(GOOD, BAD), opts, tracker, hooks=[])
+        sched = TimedSched(_single)
+        c.loop(sched)
+        c._answer()
+        return c.ladder, sched
+
+    first, _ = campaign_with(FakeTracker())
+    assert any(r.verdict == Kind.CANCELLED for r in first.rungs)
+    done = {r.key: r for r in first.rungs if r.verdict != Kind.CANCELLED}
+
+    class Store(FakeTracker):
+        def find_reusable(self, key):
+            return dataclasses.replace(done[key], reused=True) if key in done else None
+
+    again, sched = campaign_with(Store())
+    assert [k.name for k in again.culprits] == ["model.crf_reduction"] and sched.polls == {}  # nothing launched
+    assert {r.name for r in again.rungs} == {r.name for r in first.rungs if r.verdict != Kind.CANCELLED}
