@@ -89,10 +89,12 @@ def cancellation(reps: int, seed: int) -> None:
             got = {}
             for cancel in (False, True):
                 for flip in (0.0, 0.1):
-                    got[cancel, flip] = [
-                        one(strat, n, sizes, slots, flip, random.Random(f"{seed}-cancel-{n}-{st}-{strat}-{slots}-{f}"),
-                            fail_time=1 / 3, cancel=cancel)
-                        for n in NS for st, sizes in STRUCTURES.items() for f in [flip] for _ in range(reps)]
+                    got[cancel, flip] = []
+                    for n in NS:
+                        for st, sizes in STRUCTURES.items():  # one generator per cell, as in collect()
+                            rng = random.Random(f"{seed}-cancel-{n}-{st}-{strat}-{slots}-{flip}")
+                            got[cancel, flip] += [one(strat, n, sizes, slots, flip, rng, fail_time=1 / 3,
+                                                      cancel=cancel) for _ in range(reps)]
 
             def m(cancel, flip, i, got=got):
                 return statistics.mean(float(x[i]) for x in got[cancel, flip])
