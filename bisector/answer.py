@@ -40,6 +40,14 @@ class TrialSpec:
         return text
 
 
+@dataclass(frozen=True)
+class Moot:
+    """A trial in flight that a search no longer needs, and the trial whose result made it so."""
+
+    trial: TrialSpec
+    by: str
+
+
 @dataclass
 class StrategyResult:
     culprits: list[Knob] = field(default_factory=list)

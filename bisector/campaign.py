@@ -88,6 +88,8 @@ class _Campaign:
         self.requests: dict[str, TrialRequest] = {}
         self.keys: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
+        self.progress: dict[str, tuple[float, int]] = {}  # name -> (started at, last step streamed)
+        self.looked: set[str] = set()
         self.launched = 0
         self.nodes: dict[str, str | None] = {}
         self.evals: dict[str, dict[str, list[tuple[int, float]]]] = {}
@@ -113,8 +115,9 @@ class _Campaign:
     def _reproduce(self, run_id: str | None) -> str | None:
         return links.reproduce(self.tracker.display_uri, run_id) if run_id else None  # no local path: portable
 
-    def start(self, spec: TrialSpec, sched: RayScheduler) -> str:
-        """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'."""
+    def start(self, spec: TrialSpec, sched: RayScheduler, launch: bool = True) -> str:
+        """Reuse a finished trial with the same key, or launch it: 'reused', 'launched', 'invalid' or 'budget'
+        ('absent' when not ``launch``)."""
         try:
             recipe = self._recipe(spec)
         except RecipeError as exc:
@@ -139,6 +142,8 @@ class _Campaign:
             self._judge_health(found)
             self._tell(spec, found)
             return "reused"
+        if not launch:
+            return "absent"
         if self.opts.max_trials is not None and self.launched >= self.opts.max_trials:
             return "budget"
         out_dir = Path(self.opts.workdir).resolve() / self.campaign_id / _slug(spec.name)
@@ -152,6 +157,7 @@ class _Campaign:
     def _submit(self, name: str, sched: RayScheduler) -> None:
         spec, recipe = self.specs[name], self.requests[name].recipe
         self.attempts[name] = self.attempts.get(name, 0) + 1
+        self.progress[name] = (time.time(), 0)
         params = {**K.flatten(type(self.p.bad.model).model_validate(recipe)), "toggled": _changes(spec)}
         tags = {"bisector.trial": name, "bisector.key": self.keys[name],
                 "bisector.out_dir": self.requests[name].out_dir}
@@ -167,6 +173,7 @@ class _Campaign:
             self.nodes[name] = event["started"].get("node_id")
             self.emit("on_trial_running", name, event["started"])
         if "metrics" in event:
+            self.progress[name] = (self.progress[name][0], int(event["metrics"][-1]["step"]))
             evals = self.evals.setdefault(name, {})
             for rec in event["metrics"]:
                 for k, v in rec.items():
@@ -246,6 +253,33 @@ class _Campaign:
             self.strategy.on_trial_complete(spec, rung.verdict, borderline=borderline(rung))
             self.after.on_result(spec.name, rung)
 
+    def _cancel_moot(self, queue: list[TrialSpec], sched: RayScheduler) -> list[TrialSpec]:
+        """Trials the strategy no longer needs: dropped if not launched yet, else cancelled (worker and process
+        group end) and shown as ``cancelled``; never a result, never told to anyone."""
+        for m in self.strategy.moot():
+            name, r = m.trial.name, self.opts.resources
+            if any(t.name == name for t in queue):
+                queue = [t for t in queue if t.name != name]
+            elif sched.cancel(name):
+                started, step = self.progress.get(name, (time.time(), 0))
+                wall = round(time.time() - started, 2)
+                rung = Rung(name, _changes(m.trial), Kind.CANCELLED, steps_run=step, wall_s=wall,
+                            device_seconds=round(wall * r.devices, 2), device_kind=r.device_kind,
+                            run_id=self.tracker.run_id(name), key=self.keys.get(name),
+                            out_dir=self.requests[name].out_dir, note=f"cancelled: made moot by {m.by}",
+                            role=m.trial.role_text(len(self.p.knobs), self.p.seed))
+                self.ladder.rungs.append(rung)
+                self.emit("on_trial_cancelled", name, rung)
+        return queue
+
+    def _reuse_first(self, queue: list[TrialSpec], sched: RayScheduler) -> list[TrialSpec]:
+        """Finished trials found by key before anything launches: a known failure may make its siblings moot."""
+        while spec := next((t for t in queue if t.name not in self.looked), None):
+            self.looked.add(spec.name)  # looked up once here; a launch looks it up again
+            if self.start(spec, sched, launch=False) != "absent":
+                queue = self._cancel_moot([t for t in queue if t != spec] + self.strategy.suggest(), sched)
+        return queue
+
     def _answer(self) -> None:
         """Once the strategy is done: its answer on the ladder (the aftermath reads the culprits from there)."""
         if self.answered or not self.strategy.done:
@@ -266,10 +300,12 @@ class _Campaign:
         deadline = self.t0 + self.opts.max_hours * 3600 if self.opts.max_hours else None
         while True:
             new = self.strategy.suggest()
+            queue = self._cancel_moot(queue, sched)
             self._answer()
             new += self.after.suggest(sched)
             queue += new
             progressed = bool(new)  # a reused or invalid trial may unlock the next suggestions
+            queue = self._reuse_first(queue, sched)
             while queue and sched.has_room():
                 outcome = self.start(queue[0], sched)
                 if outcome == "budget":

@@ -94,8 +94,11 @@ def run(
         help="Train every stable search trial to its horizon (default: stable for 3x the step where bad failed "
         "is stable).")] = False,
     confirm: Annotated[Optional[bool], typer.Option(
-        help="Run the evidence of the answer once more on another seed (default: on, except --strategy oat).")
-    ] = None,
+        help="Run the evidence of the answer, and a stop at the endpoints, once more on another seed (default: "
+        "on, except --strategy oat).")] = None,
+    confirm_all: Annotated[bool, typer.Option(
+        help="Run every knob set the answer used once more on another seed: named answers stay right at the "
+        "stated confidence when verdicts flip, for about 60% more trials (README: Noise and confidence).")] = False,
     probe: Annotated[bool, typer.Option(help="Probe the pre-climb checkpoint once culprits are named.")] = True,
     probe_batches: Annotated[int, typer.Option(help="Fixed batches per probe.")] = 8,
     repair: Annotated[bool, typer.Option(help="Run the repair the diagnosis implies as a final rung.")] = True,
@@ -159,7 +162,8 @@ def run(
         retries=retries, max_trials=max_trials, max_hours=max_hours, early_stop=early_stop, resume=resume,
         probe=probe, probe_batches=probe_batches, repair=repair, min_val=min_val, max_climb=max_climb,
         class_floor=class_floor, strategy=strategy, healthy_within=healthy_within, repeats=repeats, noise=noise,
-        target=confidence_target, confirm=confirm, stable_multiple=None if full_horizon else 3.0,
+        target=confidence_target, confirm="all" if confirm_all else confirm,
+        stable_multiple=None if full_horizon else 3.0,
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
     progress = LiveProgress() if err.is_terminal and not as_json else Progress()

@@ -62,6 +62,9 @@ class Progress(Callback):
         extra = f", climb from step {rung.climb_start_step}" if rung.climb_start_step is not None else ""
         self._say(f"{name}: {rung.verdict} at step {rung.steps_run}{extra} ({rung.wall_s:.1f} s)")
 
+    def on_trial_cancelled(self, name: str, rung: Rung) -> None:
+        self._say(f"{name}: {rung.note} (at step {rung.steps_run})")
+
     def on_note(self, text: str) -> None:
         self._say(text)
 
@@ -118,6 +121,9 @@ class LiveProgress(Callback):
 
     def on_trial_end(self, name: str, rung: Rung, result: dict[str, Any]) -> None:
         self._set(name, step=f"{rung.steps_run}/{rung.horizon}", verdict=rung.verdict)
+
+    def on_trial_cancelled(self, name: str, rung: Rung) -> None:
+        self._set(name, verdict="cancelled (moot)")
 
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None:
         self.live.stop()

@@ -14,7 +14,7 @@ one says it is not confident.
 
 from __future__ import annotations
 
-from .strategy import Plan, Search, StrategyResult
+from .strategy import First, Plan, Search, StrategyResult
 from .verdicts import Outcome, Result
 
 FAIL, PASS = Outcome.FAIL, Outcome.PASS
@@ -23,13 +23,13 @@ FAIL, PASS = Outcome.FAIL, Outcome.PASS
 def minimize(s: Search, items: list[str], base: frozenset[str] = frozenset()):
     """A minimal subset M of ``items`` with ``base | M`` failing, given ``base | items`` fails
     (None when unresolved tests leave no answer). With two or more slots both halves run at once."""
-    if len(items) == 1:
-        return frozenset(items)
+    if len(items) <= 1:  # none: the good side itself failed (votes flipped an endpoint): no answer here
+        return frozenset(items) if items else None
     h = len(items) // 2
     left, right = items[:h], items[h:]
     b1, b2 = base | frozenset(left), base | frozenset(right)
-    if s.slots >= 2:
-        o1, o2 = yield [b1, b2]
+    if s.slots >= 2:  # both at once; the first to fail is followed and the other cancelled
+        o1, o2 = yield First([b1, b2])
     else:
         (o1,) = yield [b1]
         o2 = None

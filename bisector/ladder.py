@@ -104,6 +104,7 @@ class Ladder:
         ran = [r for r in self.rungs if not r.reused and r.verdict != Kind.INVALID]
         return {
             "trials_run": len(ran), "trials_reused": sum(r.reused for r in self.rungs),
+            "trials_cancelled": sum(r.verdict == Kind.CANCELLED for r in ran),
             "steps_run": sum(r.steps_run for r in ran), "steps_saved": sum(r.steps_saved for r in ran),
             "trial_seconds": round(sum(r.wall_s for r in ran), 1),
             "device_seconds": round(sum(r.device_seconds for r in ran), 1),
@@ -112,7 +113,8 @@ class Ladder:
 
     def cost_line(self) -> str:
         t = self.totals()
-        return (f"Cost: {t['trials_run']} trials run ({t['trials_reused']} reused), {t['steps_run']} steps, "
+        cancelled = f", {t['trials_cancelled']} cancelled as moot" if t["trials_cancelled"] else ""
+        return (f"Cost: {t['trials_run']} trials run ({t['trials_reused']} reused{cancelled}), {t['steps_run']} steps, "
                 f"{t['device_seconds']:.0f} {t['device_kind']}-seconds, {t['wall_s']:.0f} s wall; "
                 f"early stopping saved {t['steps_saved']} steps")
 
@@ -121,7 +123,8 @@ class Ladder:
             [r.name + (" (reused)" if r.reused else ""), r.role or "-", _changed(r), _num(r.best_value),
              _step(r.climb_start_step), _step(r.detected_at_step),
              f"{r.steps_run}" + (f"/{r.horizon}" if r.horizon else ""),
-             str(r.verdict) + (f" ({r.stagnant_task})" if r.stagnant_task else "")]
+             (r.note if r.verdict == Kind.CANCELLED and r.note else str(r.verdict))
+             + (f" ({r.stagnant_task})" if r.stagnant_task else "")]
             for r in self.rungs
         ]
 

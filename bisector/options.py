@@ -44,7 +44,8 @@ class Options:
     repeats: int = 1
     noise: float = 0.0
     target: float = 0.95
-    confirm: bool | None = None
+    confirm: bool | str | None = None
+    """None: the strategy's default; False; True (the evidence and a stop); "all" (every knob set used)."""
     stable_multiple: float | None = 3.0
     """Adaptive horizon: a trial stable for this multiple of the step where bad failed is called stable
     (None: every trial to its horizon, ``--full-horizon``)."""

@@ -209,6 +209,21 @@ class RayScheduler:
         self._live.clear()
         return names
 
+    def cancel(self, name: str) -> bool:
+        """Force-cancel one live trial (a strategy found it moot): its worker ends, and with it a command runner's
+        process group (the guard ends the group when its parent dies). False when it is no longer live."""
+        gen = next((g for g, n in self._live.items() if n == name), None)
+        if gen is None:
+            return False
+        import ray
+
+        try:
+            ray.cancel(gen, force=True)
+        except Exception:  # noqa: BLE001 - finished meanwhile: its result is dropped, it was moot
+            pass
+        del self._live[gen]
+        return True
+
     @property
     def running(self) -> int:
         return len(self._live)

@@ -25,7 +25,7 @@ structure agrees for N = 3 and 4: benchmarks/search_floor.py), two more than hal
 from __future__ import annotations
 
 from .dd import dd_plan
-from .strategy import Plan, Search
+from .strategy import First, Plan, Search
 from .verdicts import Outcome
 
 FAIL, PASS = Outcome.FAIL, Outcome.PASS
@@ -57,8 +57,8 @@ def split_plan(s: Search) -> Plan:
                     cleared.update(left)
                 items = left if o is FAIL else right if o is PASS else []
                 continue
-            parts = _parts(items, s.slots)  # every free slot: k parts at once, each applied alone to good
-            outs = yield [frozenset(p) for p in parts]
+            parts = _parts(items, s.slots)  # every free slot: k parts at once, each applied alone to good; the
+            outs = yield First(frozenset(p) for p in parts)  # first to fail is followed, the rest cancelled
             cleared.update(n for p, o in zip(parts, outs, strict=True) if o is PASS for n in p)
             # the first failing part; none (all pass, or no verdict): the culprits interact, dd takes over
             items = next((p for p, o in zip(parts, outs, strict=True) if o is FAIL), [])

@@ -1,8 +1,9 @@
 """Who proposes trials: ask/tell strategies (no Ray, no MLflow here).
 
 A strategy is asked for trials (``suggest``), told each verdict
-(``on_trial_complete``) or that a trial could not run (``skip``), and reports
-``done``, its ``result`` and the order its rungs read best in (``order``). A
+(``on_trial_complete``) or that a trial could not run (``skip``), names the
+trials in flight it no longer needs (``moot``: the loop cancels them), and
+reports ``done``, its ``result`` and the order its rungs read best in (``order``). A
 trial is a set of knobs set to their *good* value on top of the bad recipe;
 the good endpoint reverts every knob and the bad endpoint none. The campaign
 loop only ever sees this Protocol, so it never knows which search runs.
@@ -14,6 +15,9 @@ same knob set twice, and drives the search itself, written as a generator that
 yields the knob sets it wants tested (as sets of knobs left at their *bad*
 value) and receives their outcomes: the algorithm reads like its textbook
 version while the campaign stays ask/tell.
+
+A plan may also yield ``First(sets)``: sets run at once where the first
+failure decides, and the siblings it makes moot are cancelled (``speculate.py``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Protocol
 
-from .answer import StrategyResult, TrialSpec, group_name, structure
+from .answer import Moot, StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
+from .speculate import First, Speculation
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
 from .votes import QUIET_FLIP, Ballot, group_testing_prior, knob_confidence
 
@@ -37,6 +42,8 @@ class Strategy(Protocol):
     def on_trial_complete(self, trial: TrialSpec, verdict: str, borderline: bool = False) -> None: ...
 
     def skip(self, trial: TrialSpec) -> None: ...
+
+    def moot(self) -> list[Moot]: ...
 
     @property
     def done(self) -> bool: ...
@@ -62,7 +69,7 @@ def check_endpoints(good: str, bad: str) -> tuple[Result, str] | None:
 Plan = Generator[list[frozenset[str]], list[Outcome], "StrategyResult | None"]
 
 
-class Search:
+class Search(Speculation):
     """Endpoints, votes, bookkeeping and the generator driver shared by every strategy.
 
     ``repeats``, ``noise`` and ``target`` set the voting (see ``votes.py``): by default one run per
@@ -73,7 +80,7 @@ class Search:
     confirm_default = True
 
     def __init__(self, knobs: list[Knob], slots: int = 1, repeats: int = 1, noise: float = 0.0,
-                 target: float = 0.95, confirm: bool | None = None):
+                 target: float = 0.95, confirm: bool | str | None = None, cancel: bool = True):
         self.knobs = list(knobs)
         self.slots = max(1, slots)
         self.by_name = {k.name: k for k in self.knobs}
@@ -82,7 +89,11 @@ class Search:
         self.bad = TrialSpec("bad", (), "endpoint")
         self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)))
         self.target = target
-        self.confirm = self.confirm_default if confirm is None else confirm
+        confirm = self.confirm_default if confirm is None else confirm
+        self.confirm = "stops" if confirm is True else confirm or None
+        """None; "evidence": the answer's evidence once more on the next seed; "stops" (default): that and an
+        endpoint stop; "all": every knob set the answer used, and a stop (see README "Noise and confidence")."""
+        self.cancel = cancel
         self.known: dict[frozenset[str], Outcome] = {}
         self.verdicts: dict[str, str] = {}
         self.notes: list[str] = []
@@ -93,6 +104,11 @@ class Search:
         self._asked: list[frozenset[str]] = []
         self._consumed: set[frozenset[str]] = set()
         self._inflight: dict[frozenset[str], int] = {}
+        self._running: dict[str, TrialSpec] = {}  # suggested, not yet told
+        self._moot: list[Moot] = []
+        self._race = False
+        self._by: dict[frozenset[str], str] = {}  # the trial whose result decided each set
+        self._last = "the answer"  # the last trial told
         self._started = False
         self._revoting = False
         self._confirming: StrategyResult | None = None
@@ -115,8 +131,11 @@ class Search:
         if not self._started:
             self._started = True
             self._ask([frozenset(), self.all])
+        if self._race_won():
+            self._settle_race()
         out = [t for t in self._ready if self._bad_side(t) not in self.known]
         self._ready = []
+        self._running.update((t.name, t) for t in out)
         return out
 
     def on_trial_complete(self, trial: TrialSpec, verdict: str, borderline: bool = False) -> None:
@@ -124,7 +143,10 @@ class Search:
         no result has contradicted another, that knob set is run once more on another seed before it counts."""
         self.verdicts[trial.name] = verdict
         self.trials += 1
+        self._last = trial.name
         b = self._bad_side(trial)
+        if self._running.pop(trial.name, None) is None and trial.name in self._order:
+            self._inflight[b] = self._inflight.get(b, 0) + 1  # abandoned, yet it reported: its vote still counts
         if borderline and not self.ballot.noisy and not self.ballot.extra.get(b):
             self.ballot.extra[b] = 1
             self.notes.append(f"{trial.name} ({verdict}) was borderline: run once more on another seed")
@@ -133,6 +155,7 @@ class Search:
     def skip(self, trial: TrialSpec) -> None:
         """A trial that could not run (its toggled recipe is invalid): nothing learned, never a culprit."""
         self.verdicts[trial.name] = Kind.INVALID
+        self._running.pop(trial.name, None)
         if trial.name not in self._order:
             self._order.append(trial.name)
         self._learn(trial, Outcome.UNRESOLVED, str(Kind.INVALID))
@@ -227,6 +250,7 @@ class Search:
         decided = self.ballot.decided(b)
         if decided is not None:
             self.known[b] = decided
+            self._by[b] = trial.name
         if self.done:
             return
         if not self.ballot.noisy and self.ballot.contradiction(b, self.known):
@@ -264,6 +288,8 @@ class Search:
         wrong = [b for b, want in ((good, Outcome.PASS), (bad, Outcome.FAIL)) if self.known[b] is want.other]
         if self.ballot.noisy and wrong and self._more_votes(wrong[0], lead=3):
             return  # a noisy stop needs a lead of 3 votes (odds 1:729 at 10% flips), not 2 (1:81)
+        if wrong and self.confirm in ("all", "stops") and self._more_votes(wrong[0], lead=2):
+            return  # a quiet stop is confirmed on the next seed first: a disagreement switches to repeats
         said = self._said[bad]
         fails = sum(Kind.of(v) in FAILURES for v in said)
         if 0 < fails < len(said):
@@ -285,6 +311,11 @@ class Search:
         self._ask([frozenset(), self.all])
         return True
 
+    def _to_confirm(self) -> list[frozenset[str]]:
+        if self.confirm != "all":
+            return self._evidence
+        return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in (frozenset(), self.all)]
+
     def _restart(self) -> None:
         self._confirming, self._revoting = None, False
         self._gen = self.plan()
@@ -301,14 +332,17 @@ class Search:
                 self._conclude(stop.value or self.finish([]))
                 return
             self._ask(asked)
+            self._race = self.cancel and isinstance(asked, First)
             if any(a not in self.known for a in self._asked):
+                if self._race_won():  # decided by results already known: the rest is never launched
+                    self._settle_race()
                 return
             answers = [self.known[a] for a in self._asked]
 
     def _conclude(self, result: StrategyResult) -> None:
         """Accept the plan's answer, or ask more votes of its least sure knob set and replay."""
         if self.confirm and not self.ballot.noisy and result.result is Result.CULPRITS:
-            todo = [b for b in self._evidence if len(self.ballot.votes.get(b, [])) < 2]
+            todo = [b for b in self._to_confirm() if len(self.ballot.votes.get(b, [])) < 2]
             if todo:  # one more run of each, on another seed: a disagreement switches to noisy mode and replays
                 for b in todo:
                     self.ballot.extra[b] = 1

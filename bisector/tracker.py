@@ -39,6 +39,8 @@ class Callback:
 
     def on_trial_reused(self, name: str, rung: Rung) -> None: ...
 
+    def on_trial_cancelled(self, name: str, rung: Rung) -> None: ...
+
     def on_trial_end(self, name: str, rung: Rung, result: dict[str, Any]) -> None: ...
 
     def on_note(self, text: str) -> None: ...
@@ -192,6 +194,15 @@ class MlflowTracker(Callback):
         self.view.trial_run(name, run.info.run_id)
         self.client.set_terminated(run.info.run_id, status="FINISHED")
 
+    def on_trial_cancelled(self, name: str, rung: Rung) -> None:
+        """A trial made moot: its metrics so far, verdict ``cancelled``; KILLED, so no key lookup reuses it and
+        MLflow does not list it as failed."""
+        run_id = self._runs[name]
+        self._log(run_id, metrics=self._pending.pop(name, []),
+                  tags=_tags({k: getattr(rung, k) for k in RUNG_TAGS} | {"bisector.note": rung.note}
+                             | self.view.trial_end(name, rung, run_id)))
+        self.client.set_terminated(run_id, status="KILLED")
+
     def on_trial_end(self, name: str, rung: Rung, result: dict[str, Any]) -> None:
         run_id = self._runs[name]
         self._log(run_id, metrics=self._pending.pop(name, []) + self.view.markers(name, rung),
@@ -238,7 +249,7 @@ class MlflowTracker(Callback):
             return None
         tags = runs[0].data.tags
         values = {k: _parse(tags.get(k)) for k in RUNG_TAGS}
-        if values["verdict"] in (None, Kind.ERROR, Kind.LOST):
+        if values["verdict"] in (None, Kind.ERROR, Kind.LOST, Kind.CANCELLED):
             return None
         origin = tags.get("bisector.reused_from") or runs[0].info.run_id
         return Rung(name="", changed={}, key=key, run_id=origin, reused=True, out_dir=tags.get("bisector.out_dir"),

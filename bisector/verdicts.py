@@ -5,7 +5,7 @@ The values equal the strings stored in MLflow tags since the first release
 parses a stored tag and ``Kind.STABLE == "stable"`` holds. The detector keeps
 its own constants (it is also used alone by ``fingerprint``); this module
 names them once more beside the campaign's own kinds (error, lost, invalid,
-unresolved, degraded) and says how a search reads each one: the failure being
+unresolved, degraded, cancelled) and says how a search reads each one: the failure being
 explained, a pass, or nothing learned.
 """
 
@@ -37,6 +37,8 @@ class Kind(str, Enum):
     """The toggled recipe fails validation: never launched."""
     UNRESOLVED = "unresolved"
     """The trial could not be tested (a script exit 125)."""
+    CANCELLED = "cancelled"
+    """Stopped while running because a sibling's result made it moot: no evidence, never reused, not a failure."""
 
     def __str__(self) -> str:
         return self.value
@@ -60,7 +62,7 @@ class Kind(str, Enum):
 
 FAILURES = frozenset(Kind(v) for v in _DETECTOR_FAILURES)
 """The failures a campaign explains (the detector's)."""
-UNTESTED = frozenset({Kind.ERROR, Kind.LOST, Kind.INVALID, Kind.UNRESOLVED, Kind.RUNNING})
+UNTESTED = frozenset({Kind.ERROR, Kind.LOST, Kind.INVALID, Kind.UNRESOLVED, Kind.RUNNING, Kind.CANCELLED})
 """Trials that tell a search nothing about the knobs."""
 
 

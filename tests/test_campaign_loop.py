@@ -160,3 +160,92 @@ def test_verdicts_that_never_settle_end_not_confident_with_exit_code_6():
     out = campaign.Outcome(ladder, None, None, 0.0)
     assert ladder.result is Result.NOT_CONFIDENT and out.exit_code == campaign.EXIT_NOT_CONFIDENT == 6
     assert out.to_json()["result"] == "not_confident" and ladder.culprit_line().startswith("Not confident")
+
+
+class TimedSched(FakeSched):
+    """A failure reports at the first poll after its launch, a stable trial at the second (failures stop early,
+    stable trials run to the horizon); ``cancel`` ends a running one, as Ray's force-cancel does."""
+
+    def __init__(self, judge, capacity=2):
+        super().__init__(judge, capacity)
+        self.polls, self.cancelled = {}, []
+
+    def submit(self, req):
+        super().submit(req)
+        self.polls[req.name] = 0
+
+    def cancel(self, name):
+        live = [r for r in self.queue if r.name == name]
+        self.queue = [r for r in self.queue if r.name != name]
+        self.cancelled += [r.name for r in live]
+        return bool(live)
+
+    def poll(self, timeout):
+        due = []
+        for req in self.queue:
+            self.polls[req.name] += 1
+            if self.polls[req.name] >= (1 if self.judge(req.recipe)[0] != Kind.STABLE else 2):
+                due.append(req)
+        rest = [r for r in self.queue if r not in due]
+        self.queue = due
+        events = super().poll(timeout)
+        self.queue = rest
+        return events
+
+
+def _single(recipe):
+    return (Kind.DIVERGED, 0.5) if recipe["model"]["crf_reduction"] == "sum" else (Kind.STABLE, 0.3)
+
+
+@pytest.mark.parametrize("strategy", ["split", "dd"])
+def test_a_sibling_made_moot_by_a_failure_is_cancelled_and_never_evidence(strategy):
+    from bisector.scheduler import Resources
+
+    p = campaign.plan(GOOD, BAD)
+    tracker = FakeTracker()
+    tracker.curves["good"] = [(1, 2.0)]
+    opts = campaign.Options(probe=False, strategy=strategy, resources=Resources(max_concurrent=2))
+    c = campaign._Campaign(p, opts, tracker, hooks=[])
+    sched = TimedSched(_single)
+    c.loop(sched)
+    c._answer()
+    ladder = c.ladder
+    assert [k.name for k in ladder.culprits] == ["model.crf_reduction"] and ladder.structure == "single"
+    cancelled = [r for r in ladder.rungs if r.verdict == Kind.CANCELLED]
+    assert cancelled and sorted(r.name for r in cancelled) == sorted(sched.cancelled)
+    for rung in cancelled:  # made moot by a failing sibling, which was told; the cancelled one never was
+        by = rung.note.removeprefix("cancelled: made moot by ")
+        assert by != rung.note and c.strategy.verdicts[by] == Kind.DIVERGED
+        assert rung.name not in c.strategy.verdicts
+        assert "model.crf_reduction" in rung.changed  # it reverted the culprit: a pass the search did not need
+    row = next(r for r in ladder.rows() if r[0] == cancelled[0].name)
+    assert row[-1].startswith("cancelled: made moot by ")
+    assert ladder.totals()["trials_cancelled"] == len(cancelled)
+    assert f"{len(cancelled)} cancelled as moot" in ladder.cost_line()
+
+
+def test_a_rerun_reuses_every_finished_trial_and_never_launches_a_moot_sibling():
+    import dataclasses
+
+    from bisector.scheduler import Resources
+
+    def campaign_with(tracker):
+        tracker.curves["good"] = [(1, 2.0)]
+        opts = campaign.Options(probe=False, strategy="split", resources=Resources(max_concurrent=2))
+        c = campaign._Campaign(campaign.plan(GOOD, BAD), opts, tracker, hooks=[])
+        sched = TimedSched(_single)
+        c.loop(sched)
+        c._answer()
+        return c.ladder, sched
+
+    first, _ = campaign_with(FakeTracker())
+    assert any(r.verdict == Kind.CANCELLED for r in first.rungs)
+    done = {r.key: r for r in first.rungs if r.verdict != Kind.CANCELLED}
+
+    class Store(FakeTracker):
+        def find_reusable(self, key):
+            return dataclasses.replace(done[key], reused=True) if key in done else None
+
+    again, sched = campaign_with(Store())
+    assert [k.name for k in again.culprits] == ["model.crf_reduction"] and sched.polls == {}  # nothing launched
+    assert {r.name for r in again.rungs} == {r.name for r in first.rungs if r.verdict != Kind.CANCELLED}

@@ -96,7 +96,26 @@ def test_registry_and_endpoint_check_are_shared():
         assert (good.name, bad.name) == ("good", "bad")
         s.on_trial_complete(good, Kind.STABLE)
         s.on_trial_complete(bad, Kind.STABLE)
+        if name != "oat":  # a stop is confirmed on the next seed before it is believed (oat: one run, as before)
+            assert not s.done
+            (again,) = s.suggest()
+            assert again.name == "bad (seed +1)" and again.seed == 1
+            s.on_trial_complete(again, Kind.STABLE)
         assert s.done and s.result().result is Result.BAD_DOES_NOT_FAIL and s.suggest() == []
+
+
+def test_a_stop_that_the_next_seed_contradicts_goes_on_with_repeats():
+    s = make("auto", S.knobs(3))
+    oracle = S.Oracle([frozenset({"k01"})])
+    good, bad = s.suggest()
+    s.on_trial_complete(good, Kind.STABLE)
+    s.on_trial_complete(bad, Kind.STABLE)  # a flip: bad fails on every other seed
+    while not s.done:
+        for spec in s.suggest():
+            s.on_trial_complete(spec, oracle(s.all - {k.name for k in spec.reverted}))
+    result = s.result()
+    assert [k.name for k in result.culprits] == ["k01"] and result.result is Result.CULPRITS
+    assert any("contradicts" in n for n in result.notes) and any("failed on only" in n for n in result.notes)
 
 
 def test_invalid_trials_are_never_a_pass_or_a_fail():
@@ -216,3 +235,36 @@ def test_a_noisy_endpoint_stop_needs_a_lead_of_three():
     res = s.result()
     assert res.result is Result.CULPRITS and [k.name for k in res.culprits] == ["k01"]
     assert res.tried.count("bad (seed +") >= 4 and "failed on only" in " ".join(res.notes)
+
+
+def test_confirm_all_runs_every_set_the_answer_used_twice():
+    s = make("auto", S.knobs(16), 1, confirm="all")
+    run = S.drive(s, S.Oracle([frozenset({"k05"}), frozenset({"k11"})]))
+    assert _groups(run.result) == [("k05",), ("k11",)]
+    used = [b for b in s._consumed if b not in (frozenset(), s.all)]
+    assert used and all(len(s.ballot.votes[b]) == 2 for b in used)
+    default = S.drive(make("auto", S.knobs(16), 1), S.Oracle([frozenset({"k05"}), frozenset({"k11"})]))
+    assert default.trials < run.trials
+
+
+@pytest.mark.parametrize("n", [16, 64])
+def test_cancelling_moot_siblings_saves_slot_time_with_the_same_answers(n):
+    """Failures report at 1/3 of a pass: the passing siblings of a failing part are cancelled, not awaited."""
+    for c in range(0, n, 7):
+        truth = S.Oracle([frozenset({f"k{c:02d}"})])
+        runs = {cancel: S.drive(make("auto", S.knobs(n), 8, cancel=cancel), truth, 8, fail_time=1 / 3)
+                for cancel in (False, True)}
+        assert [k.name for k in runs[True].result.culprits] == [f"k{c:02d}"] == \
+            [k.name for k in runs[False].result.culprits]
+        assert runs[True].cancelled > 0 == runs[False].cancelled
+        assert runs[True].slot_time < runs[False].slot_time and runs[True].rounds < runs[False].rounds
+
+
+def test_minimizing_nothing_is_no_answer_not_an_endless_recursion():
+    """dd asks "all but the sets found" and minimizes it when it fails; when the sets found cover every knob that is
+    the good endpoint, which flipped votes may call failing: no minimal set, not a recursion without end."""
+    from bisector.dd import minimize
+
+    with pytest.raises(StopIteration) as stop:
+        next(minimize(make("dd", S.knobs(2)), []))
+    assert stop.value.value is None
