@@ -398,16 +398,3 @@ def _slots(opts: Options) -> int:
     r = opts.resources
     fits = max(1, int((os.cpu_count() or 1) // max(r.cpus_per_trial, 1e-9))) if not opts.address else 8
     return max(1, min(fits, r.max_concurrent or fits))
-
-
-def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir: str | None = None,
-          threads: int | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One run of one recipe in this process: (result, metric records)."""
-    from .trial import run_local
-
-    preflight.check_smoke(seed, out_dir)
-    recipe = load(path)
-    model = recipe.model if seed is None else recipe.model.model_copy(update={"seed": seed})
-    req = TrialRequest(Path(path).stem, recipe.runner.__name__, model.model_dump(mode="json"), out_dir, device,
-                       threads, base_dir=str(Path.cwd()))  # the module path: a worker resolves a user's runner by it
-    return run_local(req)

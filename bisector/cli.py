@@ -272,7 +272,7 @@ def smoke(
     as_json: Json = False,
 ) -> None:
     """Train one recipe here, watch its loss, print the curve summary and the verdict."""
-    from .campaign import smoke as run_smoke
+    from .trial import smoke as run_smoke
 
     try:
         result, records = run_smoke(recipe, seed, device, out_dir)

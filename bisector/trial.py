@@ -143,3 +143,17 @@ def run_local(req: TrialRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         records.extend(item.get("metrics", []))
         result = item.get("result", result)
     return result, records
+
+
+def smoke(path: str, seed: int | None = None, device: str | None = None, out_dir: str | None = None,
+          threads: int | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One run of one recipe in this process: (result, metric records)."""
+    from . import preflight
+    from .recipe import load
+
+    preflight.check_smoke(seed, out_dir)
+    recipe = load(path)
+    model = recipe.model if seed is None else recipe.model.model_copy(update={"seed": seed})
+    req = TrialRequest(Path(path).stem, recipe.runner.__name__, model.model_dump(mode="json"), out_dir, device,
+                       threads, base_dir=str(Path.cwd()))  # the module path: a worker resolves a user's runner by it
+    return run_local(req)

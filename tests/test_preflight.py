@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from bisector import campaign, orphans, preflight, store
+from bisector import campaign, orphans, preflight, store, trial
 from bisector.errors import ClusterError, OptionError, StoreError
 from bisector.scheduler import Resources
 
@@ -171,7 +171,7 @@ def test_orphaned_campaign_is_closed_by_the_next(tmp_path):
 def test_smoke_options(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(OptionError, match=r"--seed -1: .*; --out-dir .*/f/out: it would be under .*/f, which is a"):
-        campaign.smoke("unused.yaml", -1, out_dir=str(tmp_path / "f" / "out"))
+        trial.smoke("unused.yaml", -1, out_dir=str(tmp_path / "f" / "out"))
 
 
 def test_run_with_bad_options_records_nothing(tmp_path):
