@@ -22,7 +22,6 @@ import yaml
 from . import knobs as K
 from . import links, preflight, registry
 from . import strategy as strategies
-from .aftermath import Aftermath
 from .errors import InputError, RecipeError
 from .ladder import Ladder, Rung
 from .options import (  # noqa: F401  (re-exported: the campaign's inputs and answer)
@@ -37,6 +36,7 @@ from .options import (  # noqa: F401  (re-exported: the campaign's inputs and an
     Options,
     Outcome,
 )
+from .probe_phase import ProbePhase
 from .recipe import Recipe, load, read_text
 from .scheduler import RayScheduler
 from .strategy import TrialSpec
@@ -98,7 +98,7 @@ class _Campaign:
         self.campaign_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # two started in one second differ
         self.answered = False
         self.sched: RayScheduler | None = None
-        self.after = Aftermath(self)
+        self.after = ProbePhase(self)
 
     def emit(self, hook: str, *args) -> None:
         for h in self.hooks:
@@ -243,7 +243,7 @@ class _Campaign:
                          f"{self.opts.healthy_within:.0%})")
 
     def _tell(self, spec: TrialSpec, rung: Rung | None) -> None:
-        """A result goes to whoever proposed the trial: the strategy or the aftermath."""
+        """A result goes to whoever proposed the trial: the strategy or the probe phase."""
         if spec.role == "repair":
             self.after.on_result(spec.name, rung)
             return
@@ -281,7 +281,7 @@ class _Campaign:
         return queue
 
     def _answer(self) -> None:
-        """Once the strategy is done: its answer on the ladder (the aftermath reads the culprits from there)."""
+        """Once the strategy is done: its answer on the ladder (the probe phase reads the culprits from there)."""
         if self.answered or not self.strategy.done:
             return
         self.answered = True
@@ -294,7 +294,7 @@ class _Campaign:
         self.ladder.knob_confidence, self.ladder.assumed_flip = dict(res.knob_confidence), res.assumed_flip
 
     def loop(self, sched: RayScheduler) -> None:
-        """One loop for every participant: the strategy and the aftermath propose, results go back to them."""
+        """One loop for every participant: the strategy and the probe phase propose, results go back to them."""
         self.sched = sched
         queue: list[TrialSpec] = []
         deadline = self.t0 + self.opts.max_hours * 3600 if self.opts.max_hours else None

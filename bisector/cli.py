@@ -136,8 +136,8 @@ def run(
     import signal
 
     from . import campaign
-    from .console import LiveProgress, Progress, print_ladder
     from .scheduler import Resources
+    from .views.terminal import LiveProgress, Progress, print_ladder
 
     if good_cmd is not None or bad_cmd is not None:
         from . import cmdline
@@ -196,8 +196,8 @@ def ladder(
     as_json: Json = False,
 ) -> None:
     """Reprint a campaign's ladder from MLflow."""
-    from .console import print_ladder
     from .tracker import MlflowTracker
+    from .views.terminal import print_ladder
 
     try:
         run_id, lad = MlflowTracker(tracking_uri, experiment).ladder(parent_run_id)
@@ -348,11 +348,11 @@ def probe(
     """Per-loss-term gradients on a checkpoint: norms, weighted and projection shares, cosine conflicts."""
     from pathlib import Path
 
-    from .console import probe_table
     from .errors import InputError
     from .ladder import Ladder
     from .probe import probe_checkpoint, reduction_note
     from .recipe import load
+    from .views.terminal import probe_table
 
     try:
         r = load(recipe)

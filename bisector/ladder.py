@@ -1,7 +1,8 @@
 """The elimination ladder: one rung per trial, rendered for people and machines.
 
-Pure data and formatting; the tracker stores these renderings (and reads
-``ladder.json`` back for ``bisector ladder``), the CLI prints them.
+Pure data, its JSON and the words every view shares (rows, the culprit and cost
+lines); the views (``views/``) render it, the tracker stores the renderings (and
+reads ``ladder.json`` back for ``bisector ladder``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from . import markdown
 from .knobs import Knob
 from .verdicts import Kind, Result
 
@@ -127,32 +127,6 @@ class Ladder:
              + (f" ({r.stagnant_task})" if r.stagnant_task else "")]
             for r in self.rungs
         ]
-
-    def markdown(self, names: dict[str, str] | None = None, store_hint: str | None = None) -> str:
-        """``ladder.md``; ``names`` are the MLflow run names of the rungs (numbered, with their verdict)."""
-        names = names or {}
-        lines = [
-            f"# Ladder: {self.good_path} -> {self.bad_path}", "",
-            f"Strategy: {self.strategy}" + (f"; answer: {self.result}" if self.result else ""), "",
-        ]
-        rows = [[names.get(r.name, row[0]), *row[1:]] for r, row in zip(self.rungs, self.rows(), strict=True)]
-        lines += markdown.table(self.HEADER, rows)
-        lines += [line for text in self.culprit_line().splitlines() for line in ("", text)] + [""]
-        if self.probe:
-            lines += ["## Probe", "", *self.probe_markdown().splitlines(), ""]
-        repair = self.repair_line()
-        lines += [repair, ""] if repair else []
-        lines += [self.cost_line(), "", "## Reproduce a rung", ""]
-        lines += [store_hint, ""] if store_hint and any(r.reproduce for r in self.rungs) else []
-        lines += [f"- {r.name}: `{r.reproduce}`" for r in self.rungs if r.reproduce]
-        return "\n".join(lines + [""])
-
-    def probe_markdown(self) -> str:
-        """The probe's tables (one row per checkpoint and term) and the diagnosis: ``probe.md``."""
-        probe = self.probe or {}
-        lines = markdown.table(PROBE_HEADER, self.probe_rows()) if probe.get("checkpoints") else []
-        lines += ["", f"Diagnosis: {probe.get('diagnosis')}", *[f"Note: {n}" for n in probe.get("notes", [])]]
-        return "\n".join(lines) + "\n"
 
     def probe_rows(self) -> list[list[str]]:
         rows = []

@@ -1,7 +1,7 @@
 """Writes the run view onto MLflow runs: names, colours, notes, chart markers, experiment settings.
 
 The tracker records what happened; this module makes it readable in the UI
-(see ``run_view`` for the rules). It is separate so the tracker stays the
+(see ``views.mlflow_ui`` for the rules). It is separate so the tracker stays the
 recorder: every call here only sets tags, names and a few marker metrics on
 runs the tracker created. Numbering follows launch order while a campaign
 runs and the final ladder order at its end, so ``03`` in a run name is row 3
@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import links, run_view
+from . import links
 from .ladder import Ladder, Rung
 from .verdicts import FAILURES, Kind
+from .views import mlflow_ui
 
 NOTE, COLOUR = "mlflow.note.content", "mlflow.runColor"
 
@@ -39,7 +40,7 @@ class Presenter:
         note = (f"**Bisecting** `{params.get('good')}` → `{params.get('bad')}` ({params.get('knob_count')} knobs, "
                 f"strategy {params.get('strategy')}): running. The answer will be written here when the campaign "
                 "ends; the trials are the child runs below.\n")
-        return {"mlflow.runName": run_view.parent_name(self.what), NOTE: note, COLOUR: run_view.PARENT}
+        return {"mlflow.runName": mlflow_ui.parent_name(self.what), NOTE: note, COLOUR: mlflow_ui.PARENT}
 
     def _experiment_settings(self) -> None:
         client, exp_id = self.t.client, self.t._experiment_id()
@@ -60,7 +61,7 @@ class Presenter:
     def trial_start(self, name: str, attempt: int) -> dict[str, str]:
         """Name and colour of a new trial run while it runs."""
         idx = self.index.setdefault(name, len(self.index) + 1)
-        return {"mlflow.runName": run_view.child_name(idx, name, attempt=attempt), COLOUR: run_view.RUNNING,
+        return {"mlflow.runName": mlflow_ui.child_name(idx, name, attempt=attempt), COLOUR: mlflow_ui.RUNNING,
                 "bisector.trial": name}
 
     def trial_run(self, name: str, run_id: str) -> None:
@@ -74,17 +75,17 @@ class Presenter:
 
     def fault(self, name: str, run_id: str, attempt: int) -> None:
         idx = self.index.get(name, 0)
-        self.t.client.update_run(run_id, name=run_view.child_name(idx, name, "infrastructure fault", attempt))
+        self.t.client.update_run(run_id, name=mlflow_ui.child_name(idx, name, "infrastructure fault", attempt))
 
     def trial_end(self, name: str, rung: Rung, run_id: str, reused: bool = False) -> dict[str, str]:
         """Rename with the verdict, colour by family, write the note; returns the tags to log."""
         idx = self.index.setdefault(name, len(self.index) + 1)
-        fam = run_view.family(rung)
+        fam = mlflow_ui.family(rung)
         shade = self.shades.get(fam, 0)
         self.shades[fam] = shade + 1
-        title = run_view.child_name(idx, name, run_view.verdict_word(rung)) + (" (reused)" if reused else "")
-        tags = {"mlflow.runName": title, COLOUR: run_view.colour(fam, shade),
-                NOTE: run_view.child_note(rung, self.t.metric, run_view.parent_name(self.what),
+        title = mlflow_ui.child_name(idx, name, mlflow_ui.verdict_word(rung)) + (" (reused)" if reused else "")
+        tags = {"mlflow.runName": title, COLOUR: mlflow_ui.colour(fam, shade),
+                NOTE: mlflow_ui.child_note(rung, self.t.metric, mlflow_ui.parent_name(self.what),
                                           self.last_eval.get(name))}
         if Kind.of(rung.verdict) in FAILURES and name in self.last_eval:  # beside val_* in the runs table: when?
             tags["val_measured_at_step"] = f"{self.last_eval[name][0]} ({rung.verdict} at {rung.steps_run})"
@@ -111,28 +112,28 @@ class Presenter:
     # -- the end --------------------------------------------------------------------------------------------------
     def finish(self, ladder: Ladder, html_link: bool = True) -> dict[str, str]:
         """Renumber and recolour every child in ladder order; returns the parent's name and note tags."""
-        colours = run_view.colours(ladder)
+        colours = mlflow_ui.colours(ladder)
         names: dict[str, str] = {}
         for i, rung in enumerate(ladder.rungs, 1):
             run_id = self.children.get(rung.name)
             reused = " (reused)" if rung.reused else ""
-            names[rung.name] = run_view.child_name(i, rung.name, run_view.verdict_word(rung)) + reused
+            names[rung.name] = mlflow_ui.child_name(i, rung.name, mlflow_ui.verdict_word(rung)) + reused
             if run_id is None:
                 continue
             self.t._log(run_id, tags=_tags({
                 "mlflow.runName": names[rung.name], COLOUR: colours[rung.name], "bisector.ladder_index": str(i),
-                NOTE: run_view.child_note(rung, self.t.metric, run_view.parent_name(self.what, ladder),
+                NOTE: mlflow_ui.child_note(rung, self.t.metric, mlflow_ui.parent_name(self.what, ladder),
                                           self.last_eval.get(rung.name))}))
         base = links.ui_base(self.t.display_uri)
         exp_id, parent = self.t._experiment_id(), self.t.parent_run_id
         urls = {r.name: links.run_url(base, exp_id, r.run_id) for r in ladder.rungs if base and r.run_id}
         html = links.artifact_url(base, exp_id, parent, "ladder.html") if base and html_link else None
-        note = run_view.parent_note(ladder, names, urls, html)
+        note = mlflow_ui.parent_note(ladder, names, urls, html)
         self.names, self.urls = names, urls
-        return {"mlflow.runName": run_view.parent_name(self.what, ladder), NOTE: note}
+        return {"mlflow.runName": mlflow_ui.parent_name(self.what, ladder), NOTE: note}
 
     def probe_tags(self, summary: dict[str, Any]) -> dict[str, str]:
-        return {"mlflow.runName": run_view.probe_name(summary), COLOUR: run_view.PROBE,
+        return {"mlflow.runName": mlflow_ui.probe_name(summary), COLOUR: mlflow_ui.PROBE,
                 NOTE: f"**Gradient probe** of the bad run's pre-climb checkpoint and its contrasts.\n\n"
                       f"Diagnosis: {summary.get('diagnosis')}\n\nTables: `probe.md` in Artifacts.\n"}
 

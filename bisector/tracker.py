@@ -20,6 +20,7 @@ from .errors import ResumeError
 from .ladder import Ladder, Rung
 from .presenter import Presenter
 from .verdicts import Kind
+from .views.markdown import ladder_md, probe_md
 
 CHUNK = 1000
 RUNG_TAGS = ("verdict", "best_step", "best_value", "climb_start_step", "detected_at_step", "steps_run", "horizon",
@@ -214,8 +215,8 @@ class MlflowTracker(Callback):
         self.client.set_terminated(run_id, status=status)
 
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None:
-        from .curves import curves_png
-        from .report import ladder_html
+        from .views.html import ladder_html
+        from .views.png import curves_png
 
         for name in list(self._pending):  # trials cancelled before their verdict
             self._log(self._runs[name], metrics=self._pending.pop(name))
@@ -224,7 +225,7 @@ class MlflowTracker(Callback):
         shown = self.view.finish(ladder)
         png = curves_png(ladder, self.curves, self.metric) if any(self.curves.values()) else None
         hint = links.store_hint(self.display_uri)
-        self.client.log_text(run_id, ladder.markdown(self.view.names, hint), "ladder.md")
+        self.client.log_text(run_id, ladder_md(ladder, self.view.names, hint), "ladder.md")
         self.client.log_text(run_id, ladder.dumps(), "ladder.json")
         self.client.log_text(run_id, ladder_html(ladder, png, self.view.names, self.view.urls, hint), "ladder.html")
         if png:
@@ -279,7 +280,7 @@ class MlflowTracker(Callback):
         run_id = run.info.run_id
         self.client.log_text(run_id, json.dumps(reports, indent=2, default=str), "probe.json")
         self.client.log_text(run_id, json.dumps(summary, indent=2, default=str), "summary.json")
-        self.client.log_text(run_id, Ladder("", "", "", probe=summary).probe_markdown(), "probe.md")
+        self.client.log_text(run_id, probe_md(summary), "probe.md")
         self._log(run_id, params=_params({"checkpoints": [r["checkpoint"] for r in reports],
                                           "batches": reports[0]["batches"] if reports else 0}),
                   tags=_tags({"diagnosis": summary.get("diagnosis"), "aggressor": summary.get("aggressor")}))

@@ -173,8 +173,8 @@ def test_ladder_html_through_the_artifact_proxy(server, runs):
 
 
 def test_what_the_ui_shows(server, runs, campaign_proc):
-    """Names, notes, colours and rendering tables of a real tagger campaign (the rules: test_run_view.py)."""
-    from bisector import markdown, run_view
+    """Names, notes, colours and rendering tables of a real tagger campaign (the rules: test_mlflow_ui.py)."""
+    from bisector.views import markdown, mlflow_ui
 
     base, _ = server
     parent, children = runs
@@ -184,10 +184,10 @@ def test_what_the_ui_shows(server, runs, campaign_proc):
     assert note.index("### Ladder") < note.index("### Diagnosis") < note.index("### Repair")
     by_trial = {trial_of(_tags(c)): c for c in children}
     colour = {name: _tags(c)["mlflow.runColor"] for name, c in by_trial.items()}
-    assert colour["good"] == run_view.GOOD and colour["bad"] == run_view.BAD
-    assert colour["revert model.hidden_size"] in run_view.FAILED
-    assert colour["revert data.corpus"] in run_view.FIXED and colour["revert model.crf_reduction"] in run_view.FIXED
-    assert colour["repair crf_nll"] == run_view.REPAIR
+    assert colour["good"] == mlflow_ui.GOOD and colour["bad"] == mlflow_ui.BAD
+    assert colour["revert model.hidden_size"] in mlflow_ui.FAILED
+    assert colour["revert data.corpus"] in mlflow_ui.FIXED and colour["revert model.crf_reduction"] in mlflow_ui.FIXED
+    assert colour["repair crf_nll"] == mlflow_ui.REPAIR
     assert "(diverged at " in _tags(by_trial["bad"])["val_measured_at_step"]  # its val_macro_f1 is from before
     assert "val_measured_at_step" not in _tags(by_trial["good"])
     probe = by_trial["probe"]

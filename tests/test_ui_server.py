@@ -19,7 +19,7 @@ import urllib.parse
 import pytest
 import yaml
 
-from bisector import run_view
+from bisector.views import mlflow_ui
 
 from ._servers import BIN, REPO, base_env, bisector_cmd, end_session, free_port, http_get, http_json, wait_for
 
@@ -81,7 +81,7 @@ def test_parent_name_and_note_give_the_answer(runs, served):
     note = _tags(parent)["mlflow.note.content"]
     assert note.startswith("## Culprits: a + b (only together)")
     assert note.index("### Ladder") < note.index("Cost:")
-    assert _tags(parent)["mlflow.runColor"] == run_view.PARENT
+    assert _tags(parent)["mlflow.runColor"] == mlflow_ui.PARENT
 
 
 def test_children_are_numbered_in_ladder_order_with_their_verdict(runs, served):
@@ -100,11 +100,11 @@ def test_colours_follow_the_verdict(runs, served):
     _, out, _ = served
     colour = {_tags(c)["bisector.trial"]: _tags(c)["mlflow.runColor"] for c in children}
     assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colour.values()), colour
-    assert colour["good"] == run_view.GOOD and colour["bad"] == run_view.BAD
+    assert colour["good"] == mlflow_ui.GOOD and colour["bad"] == mlflow_ui.BAD
     for rung in out["ladder"]:
         if rung["name"] in ("good", "bad"):
             continue
-        palette = run_view.FAILED if rung["verdict"] == "diverged" else run_view.FIXED
+        palette = mlflow_ui.FAILED if rung["verdict"] == "diverged" else mlflow_ui.FIXED
         assert colour[rung["name"]] in palette, (rung["name"], rung["verdict"], colour[rung["name"]])
     fixes = [colour[r["name"]] for r in out["ladder"] if r["verdict"] == "stable" and r["role"] != "endpoint"]
     assert len(fixes) == len(set(fixes)) >= 2  # shades of one hue: curves stay apart

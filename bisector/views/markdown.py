@@ -3,12 +3,15 @@
 MLflow's note renderer and the Artifacts tab's ``.md`` viewer split rows on
 ``|``, so a cell holding one (the probe's ``|g|`` header, a knob value with a
 pipe) adds a column and breaks the table; a newline in a cell ends the row.
-Every table bisector writes goes through ``table``.
+Every table bisector writes goes through ``table``; ``ladder.md`` and
+``probe.md`` are written here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+
+from ..ladder import PROBE_HEADER, Ladder
 
 
 def cell(text: object) -> str:
@@ -65,3 +68,31 @@ def tables(text: str) -> list[list[list[str]]]:
     if current:
         found.append(current)
     return found
+
+
+def ladder_md(ladder: Ladder, names: dict[str, str] | None = None, store_hint: str | None = None) -> str:
+    """``ladder.md``; ``names`` are the MLflow run names of the rungs (numbered, with their verdict)."""
+    names = names or {}
+    lines = [
+        f"# Ladder: {ladder.good_path} -> {ladder.bad_path}", "",
+        f"Strategy: {ladder.strategy}" + (f"; answer: {ladder.result}" if ladder.result else ""), "",
+    ]
+    rows = [[names.get(r.name, row[0]), *row[1:]] for r, row in zip(ladder.rungs, ladder.rows(), strict=True)]
+    lines += table(ladder.HEADER, rows)
+    lines += [line for text in ladder.culprit_line().splitlines() for line in ("", text)] + [""]
+    if ladder.probe:
+        lines += ["## Probe", "", *probe_md(ladder.probe).splitlines(), ""]
+    repair = ladder.repair_line()
+    lines += [repair, ""] if repair else []
+    lines += [ladder.cost_line(), "", "## Reproduce a rung", ""]
+    lines += [store_hint, ""] if store_hint and any(r.reproduce for r in ladder.rungs) else []
+    lines += [f"- {r.name}: `{r.reproduce}`" for r in ladder.rungs if r.reproduce]
+    return "\n".join(lines + [""])
+
+
+def probe_md(probe: dict) -> str:
+    """The probe's tables (one row per checkpoint and term) and the diagnosis: ``probe.md``."""
+    rows = Ladder("", "", "", probe=probe).probe_rows()
+    lines = table(PROBE_HEADER, rows) if probe.get("checkpoints") else []
+    lines += ["", f"Diagnosis: {probe.get('diagnosis')}", *[f"Note: {n}" for n in probe.get("notes", [])]]
+    return "\n".join(lines) + "\n"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bisector import links, markdown, run_view
+from bisector import links
 from bisector.ladder import Ladder, Rung
-from bisector.report import ladder_html
 from bisector.verdicts import Result
+from bisector.views import markdown, mlflow_ui
+from bisector.views.html import ladder_html
 
 DATA = Path(__file__).parent / "data" / "ladder_small.json"
 
@@ -22,7 +23,7 @@ def ladder() -> Ladder:
 
 
 def _names(ladder: Ladder) -> dict[str, str]:
-    return {r.name: run_view.child_name(i, r.name, run_view.verdict_word(r)) for i, r in enumerate(ladder.rungs, 1)}
+    return {r.name: mlflow_ui.child_name(i, r.name, mlflow_ui.verdict_word(r)) for i, r in enumerate(ladder.rungs, 1)}
 
 
 def _check_tables(text: str) -> int:
@@ -52,56 +53,56 @@ def test_unescaped_pipes_are_caught_by_the_table_check():
 def test_every_markdown_table_renders(ladder):
     names = _names(ladder)
     hint = links.store_hint("sqlite:///mlflow.db")
-    assert _check_tables(ladder.markdown(names, hint)) == 2  # the ladder and the probe
-    assert _check_tables(ladder.probe_markdown()) == 1
-    assert "\\|g\\|" in ladder.probe_markdown()
-    note = run_view.parent_note(ladder, names, {r.name: f"http://h/#/r/{r.run_id}" for r in ladder.rungs})
+    assert _check_tables(markdown.ladder_md(ladder, names, hint)) == 2  # the ladder and the probe
+    assert _check_tables(markdown.probe_md(ladder.probe)) == 1
+    assert "\\|g\\|" in markdown.probe_md(ladder.probe)
+    note = mlflow_ui.parent_note(ladder, names, {r.name: f"http://h/#/r/{r.run_id}" for r in ladder.rungs})
     assert _check_tables(note) == 2  # culprits and ladder
     for rung in ladder.rungs:
-        _check_tables(run_view.child_note(rung, "train_ce", "tagger"))
+        _check_tables(mlflow_ui.child_note(rung, "train_ce", "tagger"))
 
 
 def test_names_say_what_was_bisected_what_was_found_and_each_verdict(ladder):
-    assert run_view.parent_name("tagger", ladder) == "tagger: data.corpus + model.crf_reduction (only together)"
-    assert run_view.parent_name("tagger") == "tagger: bisecting"
+    assert mlflow_ui.parent_name("tagger", ladder) == "tagger: data.corpus + model.crf_reduction (only together)"
+    assert mlflow_ui.parent_name("tagger") == "tagger: bisecting"
     names = _names(ladder)
     assert names["good"] == "01 good: stable"
     assert names["bad"] == "02 bad: diverged"
     assert names["revert model.hidden_size"] == "04 revert model.hidden_size: diverged"
     assert names["repair crf_nll"] == "08 repair crf_nll: stable, gates passed"
     assert sorted(names.values()) == list(names.values())  # sorting by name gives the ladder order
-    assert run_view.child_name(3, "revert train.lr", "running") == "03 revert train.lr"
-    assert run_view.child_name(3, "revert train.lr", attempt=2) == "03 revert train.lr (attempt 2)"
+    assert mlflow_ui.child_name(3, "revert train.lr", "running") == "03 revert train.lr"
+    assert mlflow_ui.child_name(3, "revert train.lr", attempt=2) == "03 revert train.lr (attempt 2)"
 
 
 def test_found_for_other_answers(ladder):
     either = Ladder("g", "b", "auto", culprits=ladder.culprits, groups=[["a"], ["b"]],
                     structure="either alone breaks training", result=Result.CULPRITS)
-    assert run_view.found(either) == "a, b (either alone)"
-    assert run_view.found(Ladder("g", "b", "auto", result=Result.BAD_DOES_NOT_FAIL)) == "no culprit: bad does not fail"
+    assert mlflow_ui.found(either) == "a, b (either alone)"
+    assert mlflow_ui.found(Ladder("g", "b", "auto", result=Result.BAD_DOES_NOT_FAIL)) == "no culprit: bad does not fail"
     unsure = Ladder("g", "b", "auto", culprits=ladder.culprits[:1], result=Result.NOT_CONFIDENT)
-    assert run_view.found(unsure) == "not confident, best guess data.corpus"
-    assert run_view.found(Ladder("g", "b", "auto", not_finished="budget")) == "not finished"
+    assert mlflow_ui.found(unsure) == "not confident, best guess data.corpus"
+    assert mlflow_ui.found(Ladder("g", "b", "auto", not_finished="budget")) == "not finished"
 
 
 def test_colours_follow_the_verdict_with_distinct_shades(ladder):
-    colours = run_view.colours(ladder)
-    fixes = [colours[r.name] for r in ladder.rungs if run_view.family(r) == "fixed"]
-    assert len(fixes) == 4 and len(set(fixes)) == 4 and set(fixes) <= set(run_view.FIXED)
-    assert colours["revert model.hidden_size"] in run_view.FAILED
-    assert colours["good"] == run_view.GOOD and colours["bad"] == run_view.BAD
-    assert colours["repair crf_nll"] == run_view.REPAIR
-    families = {run_view.FAILED, run_view.FIXED, run_view.DEGRADED, run_view.UNTESTED}
+    colours = mlflow_ui.colours(ladder)
+    fixes = [colours[r.name] for r in ladder.rungs if mlflow_ui.family(r) == "fixed"]
+    assert len(fixes) == 4 and len(set(fixes)) == 4 and set(fixes) <= set(mlflow_ui.FIXED)
+    assert colours["revert model.hidden_size"] in mlflow_ui.FAILED
+    assert colours["good"] == mlflow_ui.GOOD and colours["bad"] == mlflow_ui.BAD
+    assert colours["repair crf_nll"] == mlflow_ui.REPAIR
+    families = {mlflow_ui.FAILED, mlflow_ui.FIXED, mlflow_ui.DEGRADED, mlflow_ui.UNTESTED}
     assert all(not (set(a) & set(b)) for a in families for b in families if a is not b)
     degraded = Rung("revert x", {"x": {"good": 1, "bad": 2}}, "degraded", role="revert")
-    assert run_view.family(degraded) == "degraded"
+    assert mlflow_ui.family(degraded) == "degraded"
     failed_repair = Rung("repair t", {}, "stable", role="repair", gates={"min_val": {"passed": False}})
-    assert run_view.family(failed_repair) == "failed"
-    assert run_view.family(Rung("revert y", {}, "error", role="revert")) == "untested"
+    assert mlflow_ui.family(failed_repair) == "failed"
+    assert mlflow_ui.family(Rung("revert y", {}, "error", role="revert")) == "untested"
 
 
 def test_parent_note_opens_with_the_answer_and_fits_a_tag(ladder):
-    note = run_view.parent_note(ladder, _names(ladder))
+    note = mlflow_ui.parent_note(ladder, _names(ladder))
     first = note.splitlines()[0]
     assert first.startswith("## Culprits: data.corpus + model.crf_reduction (only together)")
     assert "confidence" in first
@@ -110,23 +111,23 @@ def test_parent_note_opens_with_the_answer_and_fits_a_tag(ladder):
     many = Ladder.from_json(json.loads(DATA.read_text()))
     many.rungs = [Rung(f"revert knob.{i}", {f"knob.{i}": {"good": "x" * 60, "bad": "y" * 60}}, "diverged",
                        role="revert") for i in range(200)]
-    big = run_view.parent_note(many, {})
-    assert len(big) <= run_view.NOTE_LIMIT and big.startswith("## Culprits") and "more rungs in `ladder.md`" in big
+    big = mlflow_ui.parent_note(many, {})
+    assert len(big) <= mlflow_ui.NOTE_LIMIT and big.startswith("## Culprits") and "more rungs in `ladder.md`" in big
     _check_tables(big)
 
 
 def test_child_note_warns_that_an_early_val_score_is_not_the_end(ladder):
     bad = next(r for r in ladder.rungs if r.name == "bad")
-    note = run_view.child_note(bad, "train_ce", "tagger: x", (150, {"val_macro_f1": 1.0, "val_f1.B-road": 1.0}))
+    note = mlflow_ui.child_note(bad, "train_ce", "tagger: x", (150, {"val_macro_f1": 1.0, "val_f1.B-road": 1.0}))
     assert note.startswith("**bad: diverged**")
     assert "last measured at step 150, before the climb started at step 212" in note
     assert "do not describe a good model" in note and "val_f1.B-road" not in note
     good = next(r for r in ladder.rungs if r.name == "good")
-    assert "last measured" not in run_view.child_note(good, "train_ce", "t", (450, {"val_macro_f1": 1.0}))
+    assert "last measured" not in mlflow_ui.child_note(good, "train_ce", "t", (450, {"val_macro_f1": 1.0}))
     revert = next(r for r in ladder.rungs if r.name == "revert data.corpus")
-    assert "data.corpus: 'v2' -> 'v1'" in run_view.child_note(revert, "train_ce", "t")
+    assert "data.corpus: 'v2' -> 'v1'" in mlflow_ui.child_note(revert, "train_ce", "t")
     revert.reused = True
-    assert f"finished earlier as run `{revert.run_id}`" in run_view.child_note(revert, "train_ce", "t")
+    assert f"finished earlier as run `{revert.run_id}`" in mlflow_ui.child_note(revert, "train_ce", "t")
 
 
 def test_links_and_reproduce_commands():
@@ -160,7 +161,7 @@ def test_ladder_html_is_complete_and_links_each_rung(ladder):
 
 
 def test_curves_png_zooms_on_the_failures(ladder):
-    from bisector.curves import culprit_rungs, curves_png, zoom_window
+    from bisector.views.png import culprit_rungs, curves_png, zoom_window
 
     curves = {r.name: [(s, 2.7 * (0.99 ** s) + (0.01 * (s - 200) if r.verdict == "diverged" and s > 200 else 0))
                        for s in range(1, r.steps_run + 1)] for r in ladder.rungs}

@@ -29,7 +29,7 @@ def _lone_revert(rung) -> bool:
     return rung.role == "revert" and rung.verdict == Kind.STABLE
 
 
-class Aftermath:
+class ProbePhase:
     """Probe and repair; ``c`` is the campaign (its ladder, plan, options, tracker, nodes and keys)."""
 
     def __init__(self, c):

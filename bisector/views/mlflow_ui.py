@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ladder import Ladder, Rung, _changed, _num, _step
+from ..verdicts import FAILURES, Kind, Result
 from . import markdown
-from .ladder import Ladder, Rung, _changed, _num, _step
-from .verdicts import FAILURES, Kind, Result
 
 # One hue per verdict family, several shades each (dark to light, alternating) so neighbouring curves differ.
 FAILED = ("#b71c1c", "#ef5350", "#880e4f", "#ff8a65", "#d32f2f", "#f06292", "#6d1010", "#e57373")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import html
 
-from .ladder import PROBE_HEADER, Ladder
-from .run_view import colours, found, headline, verdict_word
+from ..ladder import PROBE_HEADER, Ladder
+from .mlflow_ui import colours, found, headline, verdict_word
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1f2328;max-width:1500px}

@@ -13,9 +13,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .ladder import Ladder, Rung
-from .run_view import colours, family
-from .verdicts import FAILURES, Kind
+from ..ladder import Ladder, Rung
+from ..verdicts import FAILURES, Kind
+from .mlflow_ui import colours, family
 
 STYLES = ("-", "--", "-.", ":")
 
@@ -113,6 +113,6 @@ def _zoom(ax, window: tuple[int, int], curves: dict[str, list[tuple[int, float]]
 
 
 def _answer(ladder: Ladder) -> str:
-    from .run_view import found
+    from .mlflow_ui import found
 
     return found(ladder)

@@ -12,8 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .ladder import Ladder, Rung
-from .tracker import Callback
+from ..ladder import Ladder, Rung
+from ..tracker import Callback
 
 err = Console(stderr=True, highlight=False)
 
@@ -158,7 +158,7 @@ def print_ladder(ladder: Ladder, console: Console | None = None) -> None:
 
 
 def probe_table(ladder: Ladder) -> Table:
-    from .ladder import PROBE_HEADER
+    from ..ladder import PROBE_HEADER
 
     table = Table(title="Gradient probe (one forward, one backward per loss term)", title_justify="left")
     for col in PROBE_HEADER:
