@@ -40,6 +40,17 @@ def check(text: str) -> None:
     ``yaml.YAMLError`` for a syntax error met on the way."""
     if len(text) > MAX_BYTES:
         raise Unsafe(f"{len(text)} characters, more than the {MAX_BYTES} a recipe may have")
+    try:
+        _walk(text)
+    except yaml.YAMLError as e:
+        # PyYAML 6.0.4's libyaml scanner refuses 1,000 levels itself, scanning ahead of the events we count.
+        if "maximum nesting depth" not in str(e):
+            raise
+        mark = getattr(e, "problem_mark", None)
+        raise Unsafe(f"nested more than {MAX_DEPTH} levels deep" + (f" at {_where(mark)}" if mark else "")) from None
+
+
+def _walk(text: str) -> None:
     sizes: dict[str, int] = {}  # anchor -> expanded size of the node it names (known once that node closes)
     stack: list[list] = []  # open collections: [anchor, expanded size of their content so far]
     total = 0  # values in the document so far, every alias expanded
