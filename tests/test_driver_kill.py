@@ -1,6 +1,6 @@
 """SIGTERM to the campaign driver mid-campaign, then the same command again, then --resume.
 
-Real local Ray, real sqlite MLflow, real training (the small recipe pair, one trial at a time).
+Real local Ray, real sqlite MLflow, real training (the small recipe pair; one trial at a time until the kill).
 """
 
 from __future__ import annotations
@@ -88,8 +88,10 @@ def state_after_kill(killed):
 
 @pytest.fixture(scope="module")
 def rerun(killed, state_after_kill):
-    """The same command again, after the kill."""
-    proc = subprocess.run(killed["cmd"], capture_output=True, text=True, cwd=killed["tmp"], env=base_env(),
+    """The same command again, after the kill, with both slots (the slot count is not part of a trial's key)."""
+    i = killed["cmd"].index("--max-concurrent")
+    cmd = killed["cmd"][:i] + killed["cmd"][i + 2:]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=killed["tmp"], env=base_env(),
                           timeout=420, start_new_session=True)
     return proc
 

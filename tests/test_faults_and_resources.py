@@ -19,14 +19,16 @@ GOOD, BAD = str(ROOT / "tests/recipes/small_good.yaml"), str(ROOT / "tests/recip
 
 @pytest.fixture
 def local_ray(request):
-    """A local Ray of 2 CPUs and ``num_gpus`` (param) GPUs that this test owns."""
+    """A local Ray of 2 CPUs and ``num_gpus`` (param) GPUs that this test owns; its workers import ``tests.*``."""
     import ray
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(num_cpus=2, num_gpus=getattr(request, "param", 0), include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1", logging_level="ERROR")
-    yield
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        ray.init(num_cpus=2, num_gpus=getattr(request, "param", 0), include_dashboard=False, log_to_driver=False,
+                 _node_ip_address="127.0.0.1", logging_level="ERROR")
+        yield
+        ray.shutdown()
 
 
 def opts(tmp_path, **kw) -> campaign.Options:
@@ -88,27 +90,31 @@ def test_training_exception_is_verdict_error(tmp_path, local_ray):
 @pytest.mark.slow
 @pytest.mark.parametrize("local_ray", [2], indirect=True)
 def test_fractional_gpus_and_trial_budget(tmp_path, local_ray):
+    """Computed curves (``tests.synth_runner``): what is under test is Ray's packing of GPU fractions, the
+    budget stop's partial answer and its resume, not training (the tagger pair runs in test_campaign_e2e)."""
     import ray
 
     assert ray.cluster_resources()["GPU"] == 2
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("runner: tests.synth_runner\na: 1\nb: mean\nc: 0.5\nsteps: 300\n")
+    bad.write_text("runner: tests.synth_runner\na: 2\nb: sum\nc: 0.9\nsteps: 300\n")
     o = opts(tmp_path, resources=Resources(cpus_per_trial=0.5, gpus_per_trial=0.5), max_trials=3)
-    out = campaign.run(GOOD, BAD, o)
+    out = campaign.run(str(good), str(bad), o)
     assert out.exit_code == campaign.EXIT_NOT_FINISHED
     assert out.ladder.not_finished == "budget reached (--max-trials 3)"
     assert "Not finished: budget reached" in out.ladder.culprit_line()
-    assert [r.name for r in out.ladder.rungs] == ["good", "bad", "revert data.corpus"]
-    assert [k.name for k in out.ladder.culprits] == ["data.corpus"]  # the partial result
-    assert "Culprits so far: data.corpus" in out.ladder.culprit_line()
+    assert [r.name for r in out.ladder.rungs] == ["good", "bad", "revert a"]
+    assert [k.name for k in out.ladder.culprits] == ["a"]  # the partial result
+    assert "Culprits so far: a" in out.ladder.culprit_line()
     assert {r.device_kind for r in out.ladder.rungs} == {"GPU"}
     assert all(r.device_seconds == pytest.approx(0.5 * r.wall_s, abs=0.01) for r in out.ladder.rungs)
-    # the rest of the campaign, resumed: only the two missing reverts, the answer's confirmation on the next
-    # seed and the repair rung train
+    # the rest of the campaign, resumed: only the two missing reverts and the answer's confirmation on the
+    # next seed train
     rest = campaign.run(None, None, opts(tmp_path, resume=out.parent_run_id))
     assert rest.parent_run_id == out.parent_run_id and rest.exit_code == 0
-    assert sorted(k.name for k in rest.ladder.culprits) == ["data.corpus", "model.crf_reduction"]
+    assert sorted(k.name for k in rest.ladder.culprits) == ["a", "b"]
     assert {r.name for r in rest.ladder.rungs if not r.reused} == {
-        "revert model.hidden_size", "revert model.crf_reduction", "repair crf_nll",
-        "revert data.corpus (seed +1)", "revert model.crf_reduction (seed +1)"}
+        "revert b", "revert c", "revert a (seed +1)", "revert b (seed +1)"}
 
 
 def test_max_hours_stops_cleanly_with_a_partial_ladder(tmp_path, local_ray):

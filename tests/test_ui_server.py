@@ -5,7 +5,7 @@ real local Ray, a real server with a sqlite store, curves computed rather
 than trained, so the campaign itself takes seconds) logs to the server; the checks read only
 what the UI reads: run names, notes, colours, metrics, artifacts and the
 experiment's tags. The same checks on a real tagger campaign are in
-``test_mlflow_server.py`` (slow).
+``test_ray_job_server.py`` (slow).
 """
 
 from __future__ import annotations
