@@ -88,7 +88,7 @@ def test_mlflow_parent_and_children(campaign):
         rung = next(r for r in out["ladder"] if r["name"] == trial_of(child.data.tags))
         assert len(history) == rung["steps_run"]
     bad = next(c for c in children if trial_of(c.data.tags) == "bad")
-    assert bad.info.run_name == "02 bad: diverged"
+    assert bad.info.run_name == "02 [diverged] bad"
     assert bad.data.tags["climb_start_step"] != ""
     assert json.loads(bad.data.params["toggled"]) == {}
     probe = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "

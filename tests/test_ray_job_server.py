@@ -211,7 +211,7 @@ def test_child_runs(runs, campaign):
         tags = _tags(child)
         rung = rungs[child["info"]["run_id"]]
         assert trial_of(tags) == rung["name"]
-        assert f" {rung['name']}: {rung['verdict']}" in child["info"]["run_name"], child["info"]["run_name"]
+        assert f" [{rung['verdict']}] {rung['name']}" in child["info"]["run_name"], child["info"]["run_name"]
         assert tags["verdict"] in {"stable", "diverged"}
         assert tags["verdict"] == rung["verdict"]
         assert tags["bisector.key"] == rung["key"]

@@ -90,7 +90,7 @@ def test_children_are_numbered_in_ladder_order_with_their_verdict(runs, served):
     by_trial = {_tags(c)["bisector.trial"]: c for c in children if _tags(c).get("bisector.role") == "trial"}
     assert set(by_trial) == {r["name"] for r in out["ladder"]}
     for i, rung in enumerate(out["ladder"], 1):
-        assert by_trial[rung["name"]]["info"]["run_name"] == f"{i:02d} {rung['name']}: {rung['verdict']}"
+        assert by_trial[rung["name"]]["info"]["run_name"] == f"{i:02d} [{rung['verdict']}] {rung['name']}"
         note = _tags(by_trial[rung["name"]])["mlflow.note.content"]
         assert note.startswith(f"**{rung['name']}: {rung['verdict']}**") and "What happened:" in note
 

@@ -66,10 +66,10 @@ def test_names_say_what_was_bisected_what_was_found_and_each_verdict(ladder):
     assert mlflow_ui.parent_name("tagger", ladder) == "tagger: data.corpus + model.crf_reduction (only together)"
     assert mlflow_ui.parent_name("tagger") == "tagger: bisecting"
     names = _names(ladder)
-    assert names["good"] == "01 good: stable"
-    assert names["bad"] == "02 bad: diverged"
-    assert names["revert model.hidden_size"] == "04 revert model.hidden_size: diverged"
-    assert names["repair crf_nll"] == "08 repair crf_nll: stable, gates passed"
+    assert names["good"] == "01 [stable] good"
+    assert names["bad"] == "02 [diverged] bad"
+    assert names["revert model.hidden_size"] == "04 [diverged] revert model.hidden_size"
+    assert names["repair crf_nll"] == "08 [stable, gates passed] repair crf_nll"
     assert sorted(names.values()) == list(names.values())  # sorting by name gives the ladder order
     assert mlflow_ui.child_name(3, "revert train.lr", "running") == "03 revert train.lr"
     assert mlflow_ui.child_name(3, "revert train.lr", attempt=2) == "03 revert train.lr (attempt 2)"
@@ -152,7 +152,7 @@ def test_ladder_html_is_complete_and_links_each_rung(ladder):
     page = ladder_html(ladder, b"\x89PNG fake", names, urls, "set it")
     for part in ("Culprits: data.corpus + model.crf_reduction", "Structure:", "Gradient probe", "|g| median",
                  "Diagnosis:", "Repair", "no_climb", "Cost", "data:image/png;base64,", "Reproduce a rung", "set it",
-                 "02 bad: diverged"):
+                 "02 [diverged] bad"):
         assert part in page, part
     for rung in ladder.rungs:
         assert f"runs/{rung.run_id}?workflowType=machine_learning" in page

@@ -78,9 +78,12 @@ def verdict_word(rung: Rung) -> str:
 
 
 def child_name(index: int, name: str, verdict: str | None = None, attempt: int = 1) -> str:
-    """``03 revert train.lr: diverged``; without a verdict while it runs; ``(attempt 2)`` for a retry."""
-    text = f"{index:02d} {name}" + (f" (attempt {attempt})" if attempt > 1 else "")
-    return text + (f": {verdict}" if verdict and verdict != Kind.RUNNING else "")
+    """``03 [diverged] revert train.lr``; without a verdict while it runs; ``(attempt 2)`` for a retry.
+
+    The verdict comes before the knob: MLflow's runs list cuts long names at about 25 characters, and a
+    name that ends in its verdict hid it exactly where people scan for it."""
+    shown = f"[{verdict}] " if verdict and verdict != Kind.RUNNING else ""
+    return f"{index:02d} {shown}{name}" + (f" (attempt {attempt})" if attempt > 1 else "")
 
 
 def found(ladder: Ladder) -> str:
