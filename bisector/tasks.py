@@ -22,6 +22,11 @@ class TaskJudge:
     def __init__(self, metrics: list[str]):
         self.detectors = {m: ClimbDetector() for m in metrics}
 
+    @property
+    def judges(self) -> bool:
+        """Whether the end of the run can turn ``stable`` into ``stagnant`` (two tasks or more)."""
+        return len(self.detectors) >= 2
+
     def update(self, rec: dict[str, Any]) -> None:
         step = int(rec["step"])
         for m, det in self.detectors.items():
@@ -30,7 +35,7 @@ class TaskJudge:
 
     def judge(self) -> dict[str, Any]:
         """``{"tasks": {metric: improvement}}``, plus ``stagnant_task`` and ``evidence`` when one starved."""
-        if len(self.detectors) < 2:
+        if not self.judges:
             return {}
         reports = [MetricReport(m, "falling", det.finish()) for m, det in self.detectors.items()]
         if any(r.verdict.start_value is None for r in reports):

@@ -73,6 +73,8 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {"out_dir": out_dir, "device": req.device, "threads": req.threads}
     if req.base_dir and "base_dir" in inspect.signature(runner.train).parameters:
         kwargs["base_dir"] = req.base_dir
+    # Stagnation is judged on the whole run, so a multi-task trial is never cut by the adaptive horizon.
+    cut_at = req.stable_after if req.early_stop and not tasks.judges else None
     gen = runner.train(recipe, **kwargs)
     try:
         for rec in gen:
@@ -81,7 +83,7 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
             tasks.update(rec)
             if metric in rec and det.update(steps, rec[metric]).final and req.early_stop:
                 break
-            if req.stable_after and steps >= req.stable_after and req.early_stop:
+            if cut_at and steps >= cut_at:
                 break
             if len(batch) >= req.batch_every:
                 yield {"metrics": batch}
@@ -99,8 +101,8 @@ def run_trial(req: TrialRequest) -> Iterator[dict[str, Any]]:
         "name": req.name, "metric": metric, "steps_run": steps, "wall_s": round(time.time() - t0, 3),
         "horizon": runner.horizon(recipe) if hasattr(runner, "horizon") else None,
     }
-    if req.stable_after and steps >= req.stable_after and verdict.kind != DIVERGED and crashed is None:
-        result["stable_after"] = req.stable_after
+    if cut_at and steps >= cut_at and verdict.kind != DIVERGED and crashed is None:
+        result["stable_after"] = cut_at
     if failed_run is None:
         judged = tasks.judge()
         result["tasks"] = judged.get("tasks")

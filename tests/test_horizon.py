@@ -23,3 +23,13 @@ def test_full_horizon_without_stable_after_or_early_stop():
 def test_the_cut_is_part_of_the_trial_key():
     recipe = {"runner": "tests.fake_runner", "steps": 600}
     assert trial_key("fake", "1", recipe) != trial_key("fake", "1", recipe, {"stable_after": 240})
+
+
+def test_a_multi_task_trial_runs_its_whole_horizon_because_stagnation_is_judged_at_the_end():
+    """Cut at 240 steps, the task that learns from step 300 on would read as starved (``stagnant``)."""
+    recipe = {"runner": "tests.fake_runner", "steps": 600, "late_task": True}
+    result, _ = run_local(TrialRequest("t", "tests.fake_runner", recipe, stable_after=240))
+    assert result["steps_run"] == 600 and "stable_after" not in result
+    assert result["kind"] == "stable" and result["tasks"]["loss_late"] > 0.4
+    cut, _ = run_local(TrialRequest("t", "tests.fake_runner", {**recipe, "steps": 240}))
+    assert cut["kind"] == "stagnant"  # what the cut would have said
