@@ -53,10 +53,15 @@ MODES: dict[str, dict[str, dict]] = {
                                            "train": {"optimizer": "sgd"}},
     "Adam, cold start, T 2": {"loss": {"warmup_steps": 0, "ce_weight": 0.0, "temp_start": 2.0, "temp_end": 2.0}},
     # swings with no downward trend: after the switch, a temperature far below the score scale (the
-    # warmup spread the logits over several units) and Adam's steps of ~lr in every weight
-    "oscillating: T 0.01 throughout, lr 1e-2": {"loss": {"temp_start": 0.01, "temp_end": 0.01},
-                                                "train": {"lr": 0.01}},
+    # warmup spread the logits over several units), Adam's steps of ~lr in every weight, and 128-row batches
+    # (about 5 positive rows each: the few near-tie pairs that carry the gradient change from step to step)
+    "oscillating: T 0.01 lr 1e-2 batch 128": {"loss": {"temp_start": 0.01, "temp_end": 0.01},
+                                              "train": {"lr": 0.01, "batch_size": 128}},
+    "T 0.01 throughout, lr 1e-2 (batch 256)": {"loss": {"temp_start": 0.01, "temp_end": 0.01},
+                                               "train": {"lr": 0.01}},
     "T 0.01 throughout (good's lr 2e-3)": {"loss": {"temp_start": 0.01, "temp_end": 0.01}},
+    "T 0.01, batch 128 (good's lr 2e-3)": {"loss": {"temp_start": 0.01, "temp_end": 0.01},
+                                           "train": {"batch_size": 128}},
     "lr 1e-2 (good's T 0.5->0.1)": {"train": {"lr": 0.01}},
     "T 0.001 throughout": {"loss": {"temp_start": 0.001, "temp_end": 0.001}},
     "T 0.001 throughout, lr 1e-2": {"loss": {"temp_start": 0.001, "temp_end": 0.001}, "train": {"lr": 0.01}},
