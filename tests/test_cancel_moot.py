@@ -12,6 +12,8 @@ from bisector import campaign
 from bisector.scheduler import Resources
 from bisector.tracker import Callback
 
+from ._stores import sqlite_store
+
 ROOT = Path(__file__).resolve().parents[1]
 GOOD, BAD = str(ROOT / "tests/recipes/single_good.yaml"), str(ROOT / "tests/recipes/single_bad.yaml")
 
@@ -51,7 +53,7 @@ def test_a_moot_sibling_is_cancelled_its_worker_ends_and_it_is_never_reused(tmp_
     from mlflow.tracking import MlflowClient
 
     def opts(**kw):
-        return campaign.Options(tracking_uri=f"sqlite:///{tmp_path}/m.db", workdir=str(tmp_path / "wd"),
+        return campaign.Options(tracking_uri=sqlite_store(tmp_path / "m.db"), workdir=str(tmp_path / "wd"),
                                 strategy="split", confirm=False, probe=False,
                                 resources=Resources(max_concurrent=2), **kw)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ._stores import sqlite_store
+
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "argparse_stdout"
 
@@ -40,7 +42,7 @@ def campaign(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cmdcampaign")
     proc = subprocess.run(
         [sys.executable, "-m", "bisector", "run", str(EX / "good.yaml"), str(EX / "bad.yaml"), "--json",
-         "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--workdir", str(tmp / "work")],
+         "--tracking-uri", sqlite_store(tmp / "mlflow.db"), "--workdir", str(tmp / "work")],
         capture_output=True, text=True, cwd=tmp, env=_env(), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout), tmp

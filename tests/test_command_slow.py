@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ._servers import base_env, bisector_cmd, wait_for
+from ._stores import sqlite_store
 from .test_command_campaign import _left_behind
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def _run(tmp: Path, *args: str, cwd: Path | None = None, timeout: float = 900) -> tuple[dict, str]:
     proc = subprocess.run(
-        bisector_cmd("run", *args, "--json", "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--workdir",
+        bisector_cmd("run", *args, "--json", "--tracking-uri", sqlite_store(tmp / "mlflow.db"), "--workdir",
                      str(tmp / "work")),
         capture_output=True, text=True, cwd=cwd or tmp, env=base_env(RAY_AUTH_MODE="disabled"), timeout=timeout)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
@@ -67,7 +68,7 @@ def test_a_sigkilled_driver_leaves_no_training_process(tmp_path):
     ex = EXAMPLES / "argparse_stdout"
     log = tmp_path / "driver.err"
     cmd = bisector_cmd("run", str(ex / "good.yaml"), str(ex / "bad.yaml"), "--tracking-uri",
-                       f"sqlite:///{tmp_path}/mlflow.db", "--workdir", str(tmp_path / "work"))
+                       sqlite_store(tmp_path / "mlflow.db"), "--workdir", str(tmp_path / "work"))
     with open(log, "w") as err:
         driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path,
                                   env=base_env(RAY_AUTH_MODE="disabled"), start_new_session=True)

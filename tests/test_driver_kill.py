@@ -24,6 +24,7 @@ from ._servers import (
     trial_of,
     wait_for,
 )
+from ._stores import sqlite_store
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def _runs(client, role: str) -> list:
 def killed(tmp_path_factory):
     """Start a campaign, SIGTERM its driver once 2 trials finished and a third is running."""
     tmp = tmp_path_factory.mktemp("kill")
-    uri = f"sqlite:///{tmp}/mlflow.db"
+    uri = sqlite_store(tmp / "mlflow.db")
     cmd = bisector_cmd("run", str(GOOD), str(BAD), "--json", "--tracking-uri", uri, "--workdir", str(tmp / "wd"),
                        "--max-concurrent", "1")
     log = tmp / "driver1.err"

@@ -13,6 +13,8 @@ from bisector.errors import ResourceError
 from bisector.scheduler import Resources
 from bisector.tracker import Callback
 
+from ._stores import sqlite_store
+
 ROOT = Path(__file__).resolve().parents[1]
 GOOD, BAD = str(ROOT / "tests/recipes/small_good.yaml"), str(ROOT / "tests/recipes/small_bad.yaml")
 
@@ -32,7 +34,7 @@ def local_ray(request):
 
 
 def opts(tmp_path, **kw) -> campaign.Options:
-    return campaign.Options(tracking_uri=f"sqlite:///{tmp_path}/m.db", workdir=str(tmp_path / "wd"), **kw)
+    return campaign.Options(tracking_uri=sqlite_store(tmp_path / "m.db"), workdir=str(tmp_path / "wd"), **kw)
 
 
 class KillOnce(Callback):

@@ -14,6 +14,8 @@ from bisector.cli import app
 from bisector.detector import ClimbDetector, classify
 from bisector.metrics_log import read
 
+from ._stores import sqlite_store
+
 
 def climb_curve(n: int = 900, climb_at: int = 500, seed: int = 0) -> list[float]:
     rng = random.Random(seed)
@@ -139,7 +141,7 @@ def test_mlflow_run(tmp_path, monkeypatch):
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = sqlite_store(tmp_path / "m.db")
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(client.create_experiment("fp"))
     metrics = [Metric("train_loss", v, 0, t) for t, v in enumerate(climb_curve(), start=1)]

@@ -15,6 +15,8 @@ import pytest
 from bisector.errors import InputError, MetricsLogError
 from bisector.metrics_log import MetricsLog, read
 
+from ._stores import sqlite_store
+
 
 def write(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
@@ -268,7 +270,7 @@ def mlflow_run(tmp_path_factory):
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/m.db"
+    uri = sqlite_store(tmp_path_factory.mktemp("mlflow") / "m.db")
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(client.create_experiment("fingerprint"))
     run_id = run.info.run_id

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ._stores import sqlite_store
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,7 +24,7 @@ def _run(tmp: Path, good: Path, bad: Path) -> tuple[dict, str]:
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run(
         [sys.executable, "-m", "bisector", "run", str(good), str(bad), "--json", "--tracking-uri",
-         f"sqlite:///{tmp}/mlflow.db", "--workdir", str(tmp / "work"), "--experiment", "multitask"],
+         sqlite_store(tmp / "mlflow.db"), "--workdir", str(tmp / "work"), "--experiment", "multitask"],
         capture_output=True, text=True, cwd=tmp, env=env, timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from ._stores import sqlite_store
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,7 +27,7 @@ def _campaign(tmp: Path, good: Path, bad: Path) -> tuple[dict, str]:
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run(
         [sys.executable, "-m", "bisector", "run", str(good), str(bad), "--json", "--tracking-uri",
-         f"sqlite:///{tmp}/mlflow.db", "--workdir", str(tmp / "work"), "--experiment", "ranking"],
+         sqlite_store(tmp / "mlflow.db"), "--workdir", str(tmp / "work"), "--experiment", "ranking"],
         capture_output=True, text=True, cwd=tmp, env=env, timeout=1500,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

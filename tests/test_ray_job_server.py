@@ -35,6 +35,7 @@ from ._servers import (
     trial_of,
     wait_for,
 )
+from ._stores import sqlite_store
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +110,7 @@ def server(tmp_path_factory):
     env = base_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     with open(tmp / "server.log", "w") as log:
         proc = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp}/srv.db", "--host", "127.0.0.1",
+            [str(BIN / "mlflow"), "server", "--backend-store-uri", sqlite_store(tmp / "srv.db"), "--host", "127.0.0.1",
              "--port", str(port), "--workers", "1"],
             cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -22,6 +22,7 @@ import yaml
 from bisector.views import mlflow_ui
 
 from ._servers import BIN, REPO, base_env, bisector_cmd, end_session, free_port, http_get, http_json, wait_for
+from ._stores import sqlite_store
 
 pytestmark = pytest.mark.slow  # a server and Ray start: 32 s at load 3, 79 s at load 8 on a 2-core machine
 
@@ -41,7 +42,7 @@ def served(tmp_path_factory):
     port = free_port()
     with open(tmp / "server.log", "w") as log:
         server = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp}/srv.db", "--host", "127.0.0.1",
+            [str(BIN / "mlflow"), "server", "--backend-store-uri", sqlite_store(tmp / "srv.db"), "--host", "127.0.0.1",
              "--port", str(port), "--workers", "1"],
             cwd=tmp, env=_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
