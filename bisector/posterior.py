@@ -13,8 +13,10 @@ failure structure of up to three culprits (one knob, two only together, two
 independent, a pair plus one, three independent), each weighted by a prior
 over structures and by the likelihood of every vote under it,
 ``f^disagreeing (1 - f)^agreeing``, summed over a prior on the flip
-probability f (a discretised Beta(1, 12): mean 7%, a third of its mass at
-10% or more; ``--noise P`` fixes f = P instead). So f is estimated from the
+probability f (a discretised Beta(1, 8): mean 12%, half its mass at 10% or
+more; on development placements it was calibrated at flip 0.1 where Beta(1,
+12) and Beta(1, 20) stated 1-2 points more than they got right, for 0.1-0.4
+trials more at flip 0; ``--noise P`` fixes f = P instead). So f is estimated from the
 campaign's own evidence: a campaign whose votes all agree weighs small f
 more, one whose votes disagree weighs large f more, and its stated
 confidence drops. Knobs no tested set tells apart are one class (counted
@@ -46,7 +48,7 @@ OTHER = 0.05
 an answer of such a shape is weighed against the enumerated ones with that small prior, never as a sure thing."""
 
 
-def beta_grid(a: float = 1.0, b: float = 12.0) -> list[tuple[float, float]]:
+def beta_grid(a: float = 1.0, b: float = 8.0) -> list[tuple[float, float]]:
     """A Beta(a, b) prior on the flip probability, discretised on a grid from 0.1% to 30%."""
     grid = [0.001, 0.003, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.13, 0.17, 0.22, 0.3]
     edges = [0.0] + [(x + y) / 2 for x, y in zip(grid, grid[1:], strict=False)] + [0.5]
