@@ -73,7 +73,8 @@ class Posterior:
 
     def most_doubted(self, can_vote: Callable[[frozenset[str]], bool], floor: float = 1e-4) -> frozenset[str] | None:
         """The set the answer's competitors dispute most that can still get a vote (None: none worth one)."""
-        open_ = [(d, sorted(b)) for b, d in self.doubt.items() if d > floor and can_vote(b)]
+        open_ = [(round(d, 9), sorted(b)) for b, d in self.doubt.items() if d > floor and can_vote(b)]  # ties: by
+        # name, never by the last bits of a sum (they follow the hash order of the knob names)
         return frozenset(max(open_)[1]) if open_ else None
 
 
@@ -101,7 +102,7 @@ def answer_posterior(names: list[str], votes: dict[frozenset[str], list[Outcome]
     cls_of = {k: i for i, sig in enumerate(sigs) for k in classes[sig]}
     M = _pack(np.array(sigs, dtype=bool).reshape(len(sigs), len(sets)))
     n = np.array([len(classes[s]) for s in sigs], dtype=float)
-    fails, logw, picks = _enumerate(M, n, len(names))
+    blocks = _enumerate(M, n, len(names))
     ans_fails = np.array([any(g <= b for g in groups) for b in sets], dtype=bool)
     shape = tuple(sorted(len(g) for g in groups))
     n_all = len(names)
@@ -109,20 +110,26 @@ def answer_posterior(names: list[str], votes: dict[frozenset[str], list[Outcome]
     ans_logp = math.log((OTHER if outside else STRUCTURES[shape]) / max(1, _count(n_all, shape)))
     if outside:  # the answer and its neighbours, whose structures are not enumerated
         more = [groups] + [h for h in _neighbours(groups, names) if tuple(sorted(map(len, h))) not in STRUCTURES]
-        bit = {k: 1 << i for i, k in enumerate(names)}
-        masks = [sum(bit[k] for k in b) for b in sets]
-        hm = [[sum(bit[k] for k in g) for g in h] for h in more]
-        rows = np.array([[any(g & m == g for g in h) for m in masks] for h in hm], dtype=bool).reshape(-1, len(sets))
-        fails = np.vstack([fails, _pack(rows)])
-        logw = np.append(logw, [math.log(OTHER / max(1, _count(n_all, tuple(sorted(map(len, h)))))) for h in more])
+        member = np.array([[k in b for b in sets] for k in names], dtype=bool).reshape(len(names), len(sets))
+        where = {k: i for i, k in enumerate(names)}
+        uniq = list({g for h in more for g in h})
+        row = {g: i for i, g in enumerate(uniq)}  # each group fails where all its knobs are at bad; a hypothesis
+        gf = _pack(np.array([member[[where[k] for k in g]].all(axis=0) for g in uniq] + [np.zeros(len(sets), bool)],
+                            dtype=bool).reshape(len(uniq) + 1, len(sets)))  # where any of its groups does
+        most = max(map(len, more))
+        idx = np.array([[row[g] for g in h] + [len(uniq)] * (most - len(h)) for h in more])
         cls = [[cls_of[k] for g in h for k in g] for h in more]
-        width = max(picks.shape[1], *map(len, cls))
-        picks = np.vstack([np.pad(picks, ((0, 0), (0, width - picks.shape[1])), constant_values=-1),
-                           np.array([c + [-1] * (width - len(c)) for c in cls])])
+        width = max(map(len, cls))
+        blocks.append((np.bitwise_or.reduce(gf[idx], axis=1),
+                       np.array([math.log(OTHER / max(1, _count(n_all, tuple(sorted(map(len, h)))))) for h in more]),
+                       np.array([c + [-1] * (width - len(c)) for c in cls])))
     e = (npass - nf).astype(int)  # a hypothesis that fails on set j disagrees with its pass votes, else its fails
-    disagree = _weighted_count(fails, e) + nf.sum()
-    keep = disagree <= disagree.min() + 40  # the rest weigh less than 0.43^40 (f = 30%) of the best: nothing
-    fails, logw, picks, disagree = fails[keep], logw[keep], picks[keep], disagree[keep]
+    ds = [_weighted_count(f, e) + nf.sum() for f, _, _ in blocks]
+    best = min(d.min() for d in ds)
+    width = max(p.shape[1] for _, _, p in blocks)
+    kept = [(f[k], w[k], np.pad(p[k], ((0, 0), (0, width - p.shape[1])), constant_values=-1), d[k])
+            for (f, w, p), d in zip(blocks, ds, strict=True) for k in [d <= best + 40]]  # the rest weigh < 0.43^40
+    fails, logw, picks, disagree = (np.concatenate([x[i] for x in kept]) for i in range(4))  # (f = 30%): nothing
     d_ans = float(ans_fails @ (npass - nf) + nf.sum())
     fs = np.array([f for f, _ in flips])
     lp = np.log(np.array([w for _, w in flips]))
@@ -171,7 +178,7 @@ def _neighbours(groups: list[frozenset[str]], names: list[str]) -> list[list[fro
         rest = groups[:i] + groups[i + 1:]
         if rest:
             out.append(rest)
-        for k in g:
+        for k in sorted(g):
             if len(g) > 1:
                 out.append(rest + [g - {k}])
             out += [rest + [(g - {k}) | {y}] for y in names if y not in g]
@@ -187,11 +194,11 @@ def _neighbours(groups: list[frozenset[str]], names: list[str]) -> list[list[fro
     return uniq
 
 
-def _enumerate(M: np.ndarray, n: np.ndarray, n_all: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _enumerate(M: np.ndarray, n: np.ndarray, n_all: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Every structure over the knob classes: its failing pattern over the tested sets, its log weight (prior of
     one structure of its kind times the ways to pick its knobs from the classes) and its picks per class."""
     C = len(n)
-    out_f, out_w, out_p = [], [], []
+    out = []
 
     def add(shape, f, mult, pick):
         p = STRUCTURES[shape]
@@ -199,9 +206,7 @@ def _enumerate(M: np.ndarray, n: np.ndarray, n_all: int) -> tuple[np.ndarray, np
         keep = mult > 0
         if not c or not keep.any():
             return
-        out_f.append(f[keep])
-        out_w.append(np.log(mult[keep]) + math.log(p / c))
-        out_p.append(pick[keep])
+        out.append((f[keep], np.log(mult[keep]) + math.log(p / c), pick[keep]))
 
     none = np.full(C, -1)
     ar = np.arange(C)
@@ -222,4 +227,4 @@ def _enumerate(M: np.ndarray, n: np.ndarray, n_all: int) -> tuple[np.ndarray, np
         mult = np.select([ab & bc, ab, bc], [x * (x - 1) * (x - 2) / 6, x * (x - 1) / 2 * z, x * y * (y - 1) / 2],
                          x * y * z)
         add((1, 1, 1), M[t[:, 0]] | M[t[:, 1]] | M[t[:, 2]], mult, t)
-    return np.vstack(out_f), np.concatenate(out_w), np.vstack(out_p)
+    return out
