@@ -14,12 +14,12 @@ independent, a pair plus one, three independent), each weighted by a prior
 over structures and by the likelihood of every vote under it,
 ``f^disagreeing (1 - f)^agreeing``, summed over a prior on the flip
 probability f (a discretised Beta(1, 8): mean 12%, half its mass at 10% or
-more; on development placements it was calibrated at flip 0.1 where Beta(1,
-12) and Beta(1, 20) stated 1-2 points more than they got right, for 0.1-0.4
-trials more at flip 0; ``--noise P`` fixes f = P instead). So f is estimated from the
-campaign's own evidence: a campaign whose votes all agree weighs small f
-more, one whose votes disagree weighs large f more, and its stated
-confidence drops. Knobs no tested set tells apart are one class (counted
+more; on development placements it stated 0.1-0.5 points more than it got
+right at flip 0.1 where Beta(1, 12) and Beta(1, 20) stated 0.7-1.4 more, for
+0.1-0.4 trials more at flip 0; ``--noise P`` fixes f = P instead). So f
+is estimated from the campaign's own evidence: a campaign whose votes all
+agree weighs small f more, one whose votes disagree weighs large f more, and
+its stated confidence drops. Knobs no tested set tells apart are one class (counted
 with their multiplicity), which keeps the enumeration to the classes the
 trials made (about one per trial). The answer's structure may lie outside
 the enumerated ones (four culprits, a triple only together): it is then
