@@ -59,12 +59,12 @@ class StrategyResult:
     explanation: str | None = None
     tried: str | None = None
     confidence: float | None = None
-    """How likely the answer is right, given the votes and the assumed flip probability (see votes.py)."""
+    """How likely the answer is right against every competing structure, the flip rate integrated out (posterior.py)."""
     notes: list[str] = field(default_factory=list)
     knob_confidence: dict[str, float] = field(default_factory=dict)
-    """Per culprit knob: how likely its place in the answer is right (the tests its membership hinges on)."""
+    """Per culprit knob: how likely it is one of the culprits."""
     assumed_flip: float | None = None
-    """The flip probability the confidence assumes (0.1% while no result contradicted another)."""
+    """The flip probability behind the confidence: its posterior mean, or the one declared with --noise."""
 
 
 def structure(groups: list[tuple[Knob, ...]]) -> tuple[str | None, str | None]:

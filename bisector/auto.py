@@ -41,7 +41,7 @@ class Auto(Search):
             outs = yield [self.all - {k.name} for k in self.knobs]
             fixes = frozenset(k.name for k, o in zip(self.knobs, outs, strict=True) if o is PASS)
             if fixes:  # every minimal failing set holds each knob whose lone revert fixes bad: nothing else to find
-                return self.finish([fixes], evidence=[self.all - {n} for n in fixes])
+                return self.finish([fixes], evidence=[self.all - {k.name} for k in self.knobs if k.name in fixes])
             result = yield from dd_plan(self)
             return result
         names = [k.name for k in self.knobs]

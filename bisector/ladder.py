@@ -203,13 +203,11 @@ def _one(values: tuple) -> Any:
 
 
 def _basis(flip: float | None) -> str:
-    """What a confidence assumes: quiet (nothing contradicted, flips assumed rare) or a flip probability."""
+    """What a confidence rests on: every competing structure, and the flip rate (estimated, or --noise's)."""
     if flip is None:
         return ""
-    if flip < 0.01:
-        return (f" (assuming a verdict flips with the seed {flip:.1%} of the time: no result contradicted another; "
-                "run with --noise P if verdicts may flip)")
-    return f" (assuming a verdict flips with the seed {flip:.0%} of the time)"
+    return (f" (against every structure of up to three culprits; a verdict flips with the seed {flip:.1%} of the "
+            "time, estimated from the votes unless declared with --noise)")
 
 
 def _pair(k: Knob) -> str:

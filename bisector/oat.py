@@ -36,4 +36,4 @@ class OneAtATime(Search):
         if not fixes:
             return self.finish([], explanation="no single knob explains the failure: reverting any one of them "
                                                 "alone still fails (try --strategy dd for independent causes)")
-        return self.finish([fixes], evidence=[self.all - {n} for n in fixes])
+        return self.finish([fixes], evidence=[self.all - {k.name} for k in self.knobs if k.name in fixes])

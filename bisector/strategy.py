@@ -27,9 +27,10 @@ from typing import Protocol
 
 from .answer import Moot, StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
+from .posterior import FLIP_PRIOR, answer_posterior
 from .speculate import First, Speculation
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
-from .votes import QUIET_FLIP, Ballot, group_testing_prior, knob_confidence
+from .votes import Ballot
 
 
 class Strategy(Protocol):
@@ -87,7 +88,8 @@ class Search(Speculation):
         self.all = frozenset(self.by_name)
         self.good = TrialSpec("good", tuple(self.knobs), "endpoint")
         self.bad = TrialSpec("bad", (), "endpoint")
-        self.ballot = Ballot(repeats, noise, prior_fail=group_testing_prior(len(self.knobs)))
+        self.ballot = Ballot(repeats, noise)
+        self.flips = [(noise, 1.0)] if noise else FLIP_PRIOR  # the prior on the flip rate (posterior.py)
         self.target = target
         confirm = self.confirm_default if confirm is None else confirm
         self.confirm = "stops" if confirm is True else confirm or None
@@ -312,9 +314,8 @@ class Search(Speculation):
         return True
 
     def _to_confirm(self) -> list[frozenset[str]]:
-        if self.confirm != "all":
-            return self._evidence
-        return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in (frozenset(), self.all)]
+        return self._evidence if self.confirm != "all" else [b for b in sorted(self._consumed, key=sorted)
+                                                            if b in self.known and b not in (frozenset(), self.all)]
 
     def _restart(self) -> None:
         self._confirming, self._revoting = None, False
@@ -350,10 +351,13 @@ class Search(Speculation):
                 self._confirming = result
                 self._ask(todo)
                 return
-        sets = sorted(self._consumed, key=sorted)
-        conf = Ballot.confidence([self.ballot.posterior(b) for b in sets])
-        if self.ballot.noisy and conf < self.target:
-            weak = self.ballot.weakest(sets)
+        # below the target: a vote where competitors dispute the answer most, and replay (posterior.py); quiet and
+        # unconfirmed (oat, --no-confirm) pays for no votes: the answer is named with its honest confidence
+        post = answer_posterior([k.name for k in self.knobs], self.ballot.votes,
+                                [[k.name for k in g] for g in result.groups], self.flips) if result.groups else None
+        if post is not None and post.confidence < self.target and (self.ballot.noisy or self.confirm):
+            weak = post.most_doubted(lambda b: len(self.ballot.votes[b]) < self.ballot.max_votes and
+                                     self.ballot.decided(b) is not Outcome.UNRESOLVED)
             if weak is not None:
                 while self.ballot.decided(weak) is not None and len(self.ballot.votes[weak]) < self.ballot.max_votes:
                     self.ballot.extra[weak] = self.ballot.extra.get(weak, 0) + 1
@@ -363,11 +367,10 @@ class Search(Speculation):
                 return
             if result.result is Result.CULPRITS:
                 result.result = Result.NOT_CONFIDENT
-                result.explanation = (f"best guess: {result.explanation}, at confidence {conf:.0%} below the "
-                                      f"{self.target:.0%} target")
-        result.confidence = conf
-        result.knob_confidence = knob_confidence(result.groups, {b: self.ballot.posterior(b) for b in sets})
-        result.assumed_flip = self.ballot.flip if self.ballot.noisy else QUIET_FLIP
+                result.explanation = (f"best guess: {result.explanation}, at confidence {post.confidence:.0%} below "
+                                      f"the {self.target:.0%} target")
+        if post is not None:
+            result.confidence, result.knob_confidence, result.assumed_flip = post.confidence, post.knobs, post.flip
         self._result = result
 
 
