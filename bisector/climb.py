@@ -247,12 +247,17 @@ class ClimbDetector(_EndRules, _Stream):
         if self._above_n < 2 and dt > 2 * self.interval:
             return _RUNNING  # the first point after a lost chunk: its rise cannot be told from a spike alone
         if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2
-                and level >= self._trail - 2 * self._noise
+                and level >= self._trail - 2 * self._noise and level >= self._slow
                 and self._above_n >= max(4, self.sustain / (2 * self.interval))):  # points, not a lost chunk
             # ``rise`` of the way back for ``sustain`` steps and no longer falling: whatever spike came
             # before (the highest level and the trend since a jump no longer matter), it is not recovering
             self._verdict = self._snapshot(DIVERGED, step, sev)
             return self._verdict
+        if level < self._slow and self._best_step - self._first_step < max(self.slow, 5 * self.interval):
+            # a descent younger than the slow EMA's time constant, and the level still below that average:
+            # the loss fell fast and bounced (a warmup bump after a fast first drop); a climb that goes on
+            # lifts the level above its slow average within a few steps
+            return _RUNNING
         slack = max((1 - self.near_max) * (self._wmax - self._wlevel0), 2 * self._noise)
         if level < self._wmax - slack:  # fallen from its highest since the crossing: a spike recovering
             return _RUNNING
