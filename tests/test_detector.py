@@ -220,3 +220,23 @@ def test_a_spike_that_comes_down_slowly_is_not_a_sustained_climb(seed):
     values = noisy(values, sigma=0.02, seed=seed)
     assert stopped_at(values) is None
     assert classify(pts(values)).kind == STABLE
+
+
+@pytest.mark.parametrize(("family", "seed"), [("B spiky", 101), ("B spiky", 174), ("B spiky", 190),
+                                              ("B spiky", 344), ("B warmup bump", 316)])
+def test_a_per_step_log_counts_one_point_per_two_steps_as_evidence(family, seed):
+    # generator B's healthy runs (heavy-tailed, sometimes AR(1) noise, spikes held up to 30 steps) logged at
+    # every step: 40 points of a 40-step hold are not 40 independent ones, and at one point per step the
+    # slope test once stopped these trials (it counted them all; at every 2 steps it counts them all too)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import numpy as np
+    import synth_b
+
+    curve = synth_b.curve(np.random.default_rng(seed), family)
+    values = [float(v) for v in curve.values]
+    assert stopped_at(values) is None
+    det = ClimbDetector(indep_steps=0)  # every point independent: the rule this one replaced
+    assert any(det.update(step, v).final for step, v in enumerate(values))
