@@ -289,7 +289,9 @@ class ClimbDetector(_EndRules, _Stream):
         return self._rel_noise * abs(self._level)
 
     def _fit(self, independent: bool = True) -> tuple[float, float] | None:
-        """(slope, its standard error) of the window, residual variance pooled with the noise before it."""
+        """(slope, its standard error) of the window, residual variance pooled with the noise before it;
+        ``independent``: count at most one point per ``indep_steps`` steps (the streaming test), else
+        every point (the end-of-run rule, which only decides at finish)."""
         w = self._w
         sxx = self._wtt - self._wt * self._wt / w
         sxy = self._wty - self._wt * self._wy / w
