@@ -22,8 +22,12 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   since the window opened, the least-squares slope of the points must be
   significantly positive (t >= ``t_min``, the residual variance pooled with the
   noise measured before the window, worth ``prior_points`` points, so three
-  points carry a quiet sparse log), or the level must have stayed ``rise`` of the
-  way back for ``sustain`` steps without falling. A spike jumps, then stays flat
+  points carry a quiet sparse log; a dense log counts at most one point per
+  ``indep_steps`` steps, since neighbouring batches and a spike's hold are not
+  independent evidence), or the level must have stayed ``rise`` of the way back
+  for ``sustain`` steps without falling and above its slow average. A level
+  below its slow average after a descent younger than that average's time
+  constant is a bounce (a warmup bump after a fast first drop), not a climb. A spike jumps, then stays flat
   or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
   within ``jump_steps``) restarts the ``hold`` and must not be followed by a fall,
   so spikes stacked on spikes do not look like a climb.
@@ -76,6 +80,7 @@ class ClimbDetector(_EndRules, _Stream):
         early_steps: int = 50,
         spike_steps: int = 100,
         phase_switch: int | None = None,
+        indep_steps: float = 2.0,
     ):
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
         self.min_descent, self.floor_sigmas = min_descent, floor_sigmas
@@ -84,7 +89,7 @@ class ClimbDetector(_EndRules, _Stream):
         self.t_min, self.prior_points, self.near_max = t_min, prior_points, near_max
         self.swing, self.slow, self.trend, self.flat_descent = swing, slow, trend, flat_descent
         self.end_frac, self.end_steps, self.phase_switch = end_frac, end_steps, phase_switch
-        self.early_steps, self.spike_steps = early_steps, spike_steps
+        self.early_steps, self.spike_steps, self.indep_steps = early_steps, spike_steps, indep_steps
         self._switched_at: int | None = None
         self._reset()
 
@@ -247,12 +252,17 @@ class ClimbDetector(_EndRules, _Stream):
         if self._above_n < 2 and dt > 2 * self.interval:
             return _RUNNING  # the first point after a lost chunk: its rise cannot be told from a spike alone
         if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2
-                and level >= self._trail - 2 * self._noise
+                and level >= self._trail - 2 * self._noise and level >= self._slow
                 and self._above_n >= max(4, self.sustain / (2 * self.interval))):  # points, not a lost chunk
             # ``rise`` of the way back for ``sustain`` steps and no longer falling: whatever spike came
             # before (the highest level and the trend since a jump no longer matter), it is not recovering
             self._verdict = self._snapshot(DIVERGED, step, sev)
             return self._verdict
+        if level < self._slow and self._best_step - self._first_step < max(self.slow, 5 * self.interval):
+            # a descent younger than the slow EMA's time constant, and the level still below that average:
+            # the loss fell fast and bounced (a warmup bump after a fast first drop); a climb that goes on
+            # lifts the level above its slow average within a few steps
+            return _RUNNING
         slack = max((1 - self.near_max) * (self._wmax - self._wlevel0), 2 * self._noise)
         if level < self._wmax - slack:  # fallen from its highest since the crossing: a spike recovering
             return _RUNNING
@@ -278,8 +288,10 @@ class ClimbDetector(_EndRules, _Stream):
         """A point's noise (standard deviation) at the current level."""
         return self._rel_noise * abs(self._level)
 
-    def _fit(self) -> tuple[float, float] | None:
-        """(slope, its standard error) of the window, residual variance pooled with the noise before it."""
+    def _fit(self, independent: bool = True) -> tuple[float, float] | None:
+        """(slope, its standard error) of the window, residual variance pooled with the noise before it;
+        ``independent``: count at most one point per ``indep_steps`` steps (the streaming test), else
+        every point (the end-of-run rule, which only decides at finish)."""
         w = self._w
         sxx = self._wtt - self._wt * self._wt / w
         sxy = self._wty - self._wt * self._wy / w
@@ -289,7 +301,11 @@ class ClimbDetector(_EndRules, _Stream):
         slope = sxy / sxx
         ssr = max(syy - slope * sxy, 0.0)
         var = (ssr + self.prior_points * self._prior) / (w - 2 + self.prior_points)
-        return slope, math.sqrt(max(var, 1e-300) / sxx)
+        # points closer than ``indep_steps`` are not independent evidence (correlated batches, a spike's
+        # hold): a dense log counts as at most one point per ``indep_steps`` steps of the window
+        span = (self._last_step or 0) - self._cross if self._cross is not None else 0
+        inflate = w / min(w, 1.0 + span / self.indep_steps) if independent and self.indep_steps > 0 else 1.0
+        return slope, math.sqrt(max(var, 1e-300) * inflate / sxx)
 
     def _descended(self) -> bool:
         """A real descent: a clear share of the start, above the noise, and not a swing."""

@@ -195,7 +195,7 @@ class _EndRules:
         after = self._after
         if self._jump_at >= self._cross and after[4] * after[0] <= after[1] * after[2]:
             return False  # flat or falling since a jump inside the window: a spike
-        fit = self._fit()
+        fit = self._fit(independent=False)
         return fit is not None and fit[0] >= self.t_min * fit[1]
 
     def _floor(self) -> float:

@@ -170,3 +170,73 @@ def test_collapsed_validation_metric():
 def test_rising_metric_with_small_dips_is_stable():
     f1 = [0.3, 0.5, 0.7, 0.8, 0.78, 0.85, 0.83, 0.9, 0.88, 0.91]
     assert classify(enumerate(f1), RiseDetector()).kind == STABLE
+
+
+def fast_drop(n: int, bump: float = 0.0, climb_at: int | None = None) -> list[float]:
+    """Most of the descent inside 40 steps (a fast first drop), then either a warmup bump that lifts it
+    back part of the way over 200 steps and falls again, or a real climb back to the start."""
+    out = []
+    for t in range(n):
+        v = 40 + 90 * (0.6 * math.exp(-t / 12) + 0.4 * math.exp(-t / 150))
+        if 30 <= t < 230:
+            v *= 1 + bump * math.sin(math.pi * (t - 30) / 200) ** 2
+        if climb_at is not None and t >= climb_at:
+            v += 100 * min(1.0, (t - climb_at) / 200)
+        out.append(v)
+    return out
+
+
+def stopped_at(values: list[float]) -> int | None:
+    """The step a trial would have been stopped at (a final streaming verdict), or None."""
+    det = ClimbDetector()
+    for step, value in enumerate(values):
+        if det.update(step, value).final:
+            return step
+    return None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_warmup_bump_after_a_fast_first_drop_never_stops_the_trial(seed):
+    # the bump lifts the level 40% of the way back for ~100 steps: until its level is back above its own
+    # slow average a descent younger than that average's time constant is a bounce, not a climb
+    values = noisy(fast_drop(1200, bump=0.6), sigma=0.01, seed=seed)
+    assert stopped_at(values) is None
+    assert classify(pts(values)).kind == STABLE
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_real_climb_after_a_fast_first_drop_is_still_caught(seed):
+    values = noisy(fast_drop(800, climb_at=120), sigma=0.01, seed=seed)
+    v = classify(pts(values))
+    assert v.kind == DIVERGED and v.detected_at_step - 120 < 100
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_spike_that_comes_down_slowly_is_not_a_sustained_climb(seed):
+    # one jump 60% of the way back that decays over ~1000 steps: high for longer than ``sustain``, but
+    # below its own slow average all the while (still coming down), so it never stops the trial
+    values = [v + (1.2 * math.exp(-(t - 900) / 350) if t >= 900 else 0.0)
+              for t, v in enumerate(decay(2000, tau=100))]
+    values = noisy(values, sigma=0.02, seed=seed)
+    assert stopped_at(values) is None
+    assert classify(pts(values)).kind == STABLE
+
+
+@pytest.mark.parametrize(("family", "seed"), [("B spiky", 101), ("B spiky", 174), ("B spiky", 190),
+                                              ("B spiky", 344), ("B warmup bump", 316)])
+def test_a_per_step_log_counts_one_point_per_two_steps_as_evidence(family, seed):
+    # generator B's healthy runs (heavy-tailed, sometimes AR(1) noise, spikes held up to 30 steps) logged at
+    # every step: 40 points of a 40-step hold are not 40 independent ones, and at one point per step the
+    # slope test once stopped these trials (it counted them all; at every 2 steps it counts them all too)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import numpy as np
+    import synth_b
+
+    curve = synth_b.curve(np.random.default_rng(seed), family)
+    values = [float(v) for v in curve.values]
+    assert stopped_at(values) is None
+    det = ClimbDetector(indep_steps=0)  # every point independent: the rule this one replaced
+    assert any(det.update(step, v).final for step, v in enumerate(values))
