@@ -26,8 +26,9 @@ GOOD = REPO / "tests/recipes/small_good.yaml"
 BAD = REPO / "tests/recipes/small_bad.yaml"
 CULPRITS = ["data.corpus", "model.crf_reduction"]
 # The bisection trials of the small pair: both endpoints, one revert per knob, and the two fixing reverts
-# confirmed on the next seed (the first once more: two votes each leave "only together" under 95%). A campaign that found its culprits may add aftermath runs after them (a "probe"
-# child run, "repair ..." trials); tests name those apart.
+# confirmed on the next seed (the first once more: two votes each leave "only together" under 95%). A campaign
+# that found its culprits may add probe-phase runs after them (a "probe" child run, "repair ..." trials); tests
+# name those apart.
 BISECTION = {"good", "bad", "revert data.corpus", "revert model.crf_reduction", "revert model.hidden_size",
              "revert data.corpus (seed +1)", "revert model.crf_reduction (seed +1)", "revert data.corpus (seed +2)"}
 
