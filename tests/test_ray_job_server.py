@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -212,7 +213,8 @@ def test_child_runs(runs, campaign):
         tags = _tags(child)
         rung = rungs[child["info"]["run_id"]]
         assert trial_of(tags) == rung["name"]
-        assert f" [{rung['verdict']}] {rung['name']}" in child["info"]["run_name"], child["info"]["run_name"]
+        shown = rf"\d\d \[{rung['verdict']}(, gates (passed|failed))?\] {re.escape(rung['name'])}"
+        assert re.fullmatch(shown, child["info"]["run_name"]), child["info"]["run_name"]
         assert tags["verdict"] in {"stable", "diverged"}
         assert tags["verdict"] == rung["verdict"]
         assert tags["bisector.key"] == rung["key"]
