@@ -79,8 +79,11 @@ class Posterior:
 
 
 def _count(n: int, sizes: tuple[int, ...]) -> int:
+    """Ways to pick a structure of these group sizes among n knobs (0 when it needs more knobs than there are)."""
     h, left = 1, n
     for s in sizes:
+        if left < s:
+            return 0
         h *= math.comb(left, s)
         left -= s
     return h // math.prod(math.factorial(sizes.count(s)) for s in set(sizes))

@@ -36,6 +36,19 @@ def test_noiseless_answers_are_exact(strategy, n, structure, slots):
     assert run.result.confidence >= 0.95  # with the flip rate unknown (not assumed rare), noiseless is confident
 
 
+@pytest.mark.parametrize("strategy", ["oat", "split", "dd", "auto"])
+@pytest.mark.parametrize(("n", "groups"), [(1, [["k00"]]), (2, [["k01"]]), (2, [["k00", "k01"]]),
+                                           (2, [["k00"], ["k01"]])])
+def test_one_or_two_knobs_are_answered_without_structures_that_need_more(strategy, n, groups):
+    """The confidence weighs structures of up to three culprits; among one or two knobs the larger ones do not
+    exist (a single knob group, ``--group a,b,c``, used to raise inside the posterior)."""
+    run = S.drive(make(strategy, S.knobs(n), 1), S.Oracle([frozenset(g) for g in groups]), 1)
+    if strategy == "oat" and len(groups) == 2:
+        return  # oat cannot name independent culprits (test_oat_misses_independent_culprits_and_says_so)
+    assert run.result.result is Result.CULPRITS and _groups(run.result) == sorted(tuple(g) for g in groups)
+    assert 0 < run.result.confidence <= 1
+
+
 @pytest.mark.parametrize("strategy", ["split", "auto"])
 @pytest.mark.parametrize("n", [8, 16, 32, 64])
 def test_one_culprit_costs_the_proven_floor(strategy, n):
