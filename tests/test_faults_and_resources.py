@@ -110,13 +110,13 @@ def test_fractional_gpus_and_trial_budget(tmp_path, local_ray):
     assert "Culprits so far: a" in out.ladder.culprit_line()
     assert {r.device_kind for r in out.ladder.rungs} == {"GPU"}
     assert all(r.device_seconds == pytest.approx(0.5 * r.wall_s, abs=0.01) for r in out.ladder.rungs)
-    # the rest of the campaign, resumed: only the two missing reverts and the answer's confirmation on the
-    # next seed train
+    # the rest of the campaign, resumed: only the two missing reverts and the answer's votes on the next seeds
+    # train (two more for a, one more for b: "only together" needs them to reach 95%)
     rest = campaign.run(None, None, opts(tmp_path, resume=out.parent_run_id))
     assert rest.parent_run_id == out.parent_run_id and rest.exit_code == 0
     assert sorted(k.name for k in rest.ladder.culprits) == ["a", "b"]
     assert {r.name for r in rest.ladder.rungs if not r.reused} == {
-        "revert b", "revert c", "revert a (seed +1)", "revert b (seed +1)"}
+        "revert b", "revert c", "revert a (seed +1)", "revert b (seed +1)", "revert a (seed +2)"}
 
 
 def test_max_hours_stops_cleanly_with_a_partial_ladder(tmp_path, local_ray):
