@@ -95,3 +95,20 @@ def test_runners_and_examples_never_import_bisector():
         imported = _imports(path, top_level_only=False)
         assert not {m for m in imported if m.split(".")[0] == "bisector"}, path
 
+
+
+def test_the_public_names_resolve_and_import_nothing_heavy():
+    """``__all__`` is the API people may import; each name resolves, and ``import bisector`` alone stays light."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bisector; heavy = [m for m in ('ray', 'mlflow', 'torch') if m in sys.modules]; "
+            "names = [n for n in bisector.__all__ if getattr(bisector, n, None) is None]; print(heavy, names)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[] []", out.stdout + out.stderr
+
+    import bisector
+
+    assert bisector.run.__module__ == "bisector.campaign" and issubclass(bisector.InputError, bisector.BisectorError)
+    with pytest.raises(AttributeError):
+        bisector.no_such_name  # noqa: B018
