@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bisector import simulate as S  # noqa: E402
-from bisector.strategy import make  # noqa: E402
+from bisector.strategy_registry import make  # noqa: E402
 from bisector.verdicts import Result  # noqa: E402
 
 NS = [4, 8, 16, 32, 64]

@@ -21,7 +21,7 @@ import yaml
 
 from . import knobs as K
 from . import links, preflight, registry
-from . import strategy as strategies
+from . import strategy_registry as strategies
 from .errors import InputError, RecipeError
 from .ladder import Ladder, Rung
 from .options import (  # noqa: F401  (re-exported: the campaign's inputs and answer)

@@ -377,27 +377,3 @@ class Search(Speculation):
 def _not(verdict: str, fallback: Kind = Kind.ERROR) -> str:
     """A representative verdict for an endpoint whose majority was not what the check wants."""
     return verdict if outcome(verdict) is not Outcome.PASS else str(fallback)
-
-
-REGISTRY = {
-    "oat": "bisector.oat:OneAtATime",
-    "split": "bisector.splitting:GroupSplit",
-    "dd": "bisector.dd:DeltaDebug",
-    "auto": "bisector.auto:Auto",
-}
-ALIASES = {"one-at-a-time": "oat"}
-
-
-def names() -> list[str]:
-    return list(REGISTRY)
-
-
-def make(name: str, knobs: list[Knob], slots: int = 1, **voting) -> Search:
-    """A strategy by its registry name (``oat``, ``split``, ``dd``, ``auto``); ``voting``: repeats, noise, target."""
-    import importlib
-
-    key = ALIASES.get(name, name)
-    if key not in REGISTRY:
-        raise LookupError(f"unknown strategy {name!r}; expected one of {names()}")
-    module, cls = REGISTRY[key].split(":")
-    return getattr(importlib.import_module(module), cls)(knobs, slots, **voting)

@@ -79,21 +79,33 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_exc!r})")
 
 
-def session_pids(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (the pid of a process started with start_new_session=True)."""
-    pids = []
+def _live() -> list[tuple[int, list[str], str]]:
+    """(pid, stat fields after the name: state ppid pgrp session ..., command line) of every live process."""
+    out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
                 stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # state ppid pgrp session ...
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            pids.append(int(entry))
-    return pids
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z":
+            out.append((int(entry), fields, cmd))
+    return out
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (the pid of a process started with start_new_session=True)."""
+    return [pid for pid, fields, _ in _live() if int(fields[3]) == sid]
+
+
+def pids_using(path: str) -> list[int]:
+    """Live processes whose command line mentions ``path`` (a unique temp dir of the test's own)."""
+    return [pid for pid, _, cmd in _live() if path in cmd]
 
 
 def end_session(proc: subprocess.Popen, grace: float = 15.0) -> list[int]:

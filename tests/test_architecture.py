@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "bisector"
-STRATEGIES = ["strategy", "oat", "splitting", "dd", "auto", "speculate", "votes", "posterior", "answer", "simulate"]
+STRATEGIES = ["strategy", "oat", "splitting", "dd", "auto", "speculate", "votes", "posterior", "answer", "simulate",
+              "strategy_registry"]
 ORCHESTRATOR = {"campaign", "scheduler", "tracker", "cli", "probe_phase", "presenter"}
 
 

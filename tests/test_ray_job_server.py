@@ -33,6 +33,7 @@ from ._servers import (
     http_get,
     http_json,
     is_aftermath,
+    pids_using,
     trial_of,
     wait_for,
 )
@@ -42,24 +43,6 @@ pytestmark = pytest.mark.slow
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 ENTRYPOINT = "bisector"  # the console script, found through PATH (the venv's bin leads it in the head's env)
-
-
-def _pids_using(path: str) -> list[int]:
-    """Live processes whose command line mentions ``path`` (the head's own unique temp dir)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if path in cmd and state != "Z":
-            pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +78,9 @@ def head(tmp_path_factory):
             pass
         end_session(proc, grace=5)  # then whatever of its session is left
         deadline = time.monotonic() + 20
-        while _pids_using(temp_dir) and time.monotonic() < deadline:
+        while pids_using(temp_dir) and time.monotonic() < deadline:
             time.sleep(0.5)
-        left = _pids_using(temp_dir)  # ours by construction: the temp dir is unique to this head
+        left = pids_using(temp_dir)  # ours by construction: the temp dir is unique to this head
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp_dir, ignore_errors=True)

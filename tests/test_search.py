@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bisector import simulate as S
-from bisector.strategy import make, names
+from bisector.strategy_registry import make, names
 from bisector.verdicts import Kind, Result
 
 STRUCTURES = {
