@@ -314,8 +314,9 @@ class Search(Speculation):
         return True
 
     def _to_confirm(self) -> list[frozenset[str]]:
-        return self._evidence if self.confirm != "all" else [b for b in sorted(self._consumed, key=sorted)
-                                                            if b in self.known and b not in (frozenset(), self.all)]
+        if self.confirm != "all":
+            return self._evidence
+        return [b for b in sorted(self._consumed, key=sorted) if b in self.known and b not in (frozenset(), self.all)]
 
     def _restart(self) -> None:
         self._confirming, self._revoting = None, False
