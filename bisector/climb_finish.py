@@ -6,12 +6,19 @@ it stops:
 
 * ``flat``: it never came down: its lowest level (the slow EMA's lowest point,
   or its end) is within ``flat_descent`` of where it started, or within three
-  times that start's own noise. Where it started is the lower of the median of
-  the first ``start_steps`` and the median of the first ``early_steps`` (five
-  points at least): one outlier first row, or a few correlated high ones, is
-  not a descent.
+  times that start's own noise. Where it started is the lowest of the median of
+  the first ``start_steps``, the median of the first ``early_steps`` (five
+  points at least) and, where that window is too sparse, the median of the
+  first 3 rows (unless the first row is ``min_descent`` above them): one
+  outlier first row (every 50 steps as means, the first row at step 1 is one
+  step's value), or a few correlated high ones, is not a descent.
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
+* Never ``stable`` unless the end is clearly below where the run started (the
+  lower median of those three estimates, three combined standard errors or
+  ``min_descent``): a run that came down and ended where it began is
+  ``oscillating`` if it swung, ``diverged`` after a real descent, else ``flat``
+  (a run that ends inside a spike is excepted, as below).
 * ``diverged`` at finish: after a real descent, it ends above its start, or
   more than ``end_frac`` of the way back from its best (the higher of the
   streaming best and the slow EMA's lowest point) toward its start and
@@ -39,6 +46,55 @@ class _EndRules:
 
     judged_at_end = False
     """True when ``diverged`` came from the end-of-run rule, not from a climb confirmed while streaming."""
+
+    opening_rows = 3
+    """How many first rows ``opening_level`` takes the median of, whatever their spacing in steps."""
+
+    def _take(self, step: int, value: float) -> float | None:
+        """The shared intake (``_Stream._take``), which also keeps the first ``opening_rows`` finite values
+        (``opening_level``). Kept here, before ``_Stream`` in the method order, so the streaming test in
+        ``climb.py`` is untouched; a phase switch restarts them as ``update`` restarts everything else."""
+        value = super()._take(step, value)
+        if value is not None:
+            rows = self.__dict__.setdefault("_opening", [])
+            if self.phase_switch is not None and step >= self.phase_switch and self._n:
+                rows.clear()  # ``update`` is about to reset for the new phase: this row is its first
+            if len(rows) < self.opening_rows:
+                rows.append(value)
+        return value
+
+    def opening_level(self) -> tuple[float, int]:
+        """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
+        the first 5 or 50 steps hold one row, and one heavy-tailed first row (or one written at a
+        swing's crest) is not a start; three rows are, whatever the cadence."""
+        vals = sorted(self.__dict__.get("_opening", []))
+        if not vals:
+            return math.inf, 0
+        k = len(vals)
+        return (vals[(k - 1) // 2] + vals[k // 2]) / 2, k
+
+    def _where_started(self, start: float, lowest: bool = True) -> tuple[float, int]:
+        """(level, points) where the run started, from ``start`` (the first ``start_steps``),
+        ``early_level`` (the first ``early_steps``, 5 points at least) and ``opening_level`` (the first
+        3 rows, while the first row is less than ``min_descent`` above them: a larger drop is a descent
+        whatever the noise).
+
+        ``lowest`` (did it come down at all?): the lowest of them, so that a high first row, a few
+        correlated high ones or a first row at a crest never make a flat run look like a descent; the
+        opening rows count there only where the early window is too sparse for ``early_level``
+        (during a warmup bump three rows of a dense log can sit below where the run started). Else
+        (is the end below the start?): their lower median, the middle one where they disagree (a lone
+        low first row before a warmup bump, one high first row of a sparse log)."""
+        est = [(start, max(len(self._head), 1))]
+        early = self.early_level()
+        if early < math.inf:
+            est.append((early, len(self._early)))
+        opening, n = self.opening_level()
+        first = self.__dict__.get("_opening", [math.nan])[0]
+        if opening < math.inf and first - opening < self.min_descent * abs(first) and (not lowest or early == math.inf):
+            est.append((opening, n))
+        est.sort(key=lambda e: e[0])
+        return est[0] if lowest else est[(len(est) - 1) // 2]
 
     def _end_points(self) -> list[float]:
         """The raw values of the last ``end_steps`` steps (at least 5 logging intervals)."""
@@ -81,7 +137,7 @@ class _EndRules:
         begun = self._start == self._start
         descended = begun and self._fell(start)
         # (against the early median too: a run whose first rows were written at a crest is not trending down)
-        trend_down = self._slow < (1 - self.trend) * min(self._first_slow, self.early_level())
+        trend_down = self._slow < (1 - self.trend) * min(self._first_slow, self.early_level(), self.opening_level()[0])
         oscillating = self._swings >= 4 and not trend_down
         if self._switched_at is not None and not descended and begun and not oscillating:
             # the reference restarted at the phase switch and the loss never came down from there (a loss
@@ -98,11 +154,16 @@ class _EndRules:
             self.judged_at_end = True
         elif not descended and begun:
             kind = FLAT
+        elif begun and not self._ends_below_start(start, lowest=False) and not self._spike_at_end():
+            # it came down, but its end is not clearly below where it started: never ``stable``
+            kind = self._back_to_start()
+            self.judged_at_end = kind == DIVERGED
         else:
             kind = STABLE
         self._verdict = self._snapshot(kind, self._last_step if kind != STABLE else None, sev)
-        if kind == FLAT and self.early_level() < start:  # it is judged from where the run started
-            self._verdict = replace(self._verdict, start_value=self.early_level())
+        began_at = self._where_started(start)[0] if begun else start
+        if kind == FLAT and began_at < start:  # it is judged from where the run started
+            self._verdict = replace(self._verdict, start_value=began_at)
         return self._verdict
 
     def early_level(self) -> float:
@@ -116,33 +177,43 @@ class _EndRules:
 
     def _fell(self, start: float) -> bool:
         """Whether the loss came down at all (else ``flat``): its lowest level (the slow EMA's lowest
-        point, or the end) is below where it started by ``flat_descent`` of it and by three times that
-        level's own noise, measured while the loss had not moved yet (a loss near zero is relatively far
-        noisier than its start, so the noise at the end would excuse a real descent); a fall of
-        ``min_descent`` is a descent whatever the noise. The lowest level's own noise counts too (the
-        lowest of many noisy slow-EMA values sits about two of its standard deviations low). Where it
-        started is the lower of ``start`` (the first ``start_steps``) and the median of the first
-        ``early_steps`` (``early_level``): one high first row of a sparse log, or five correlated
-        high ones, must not make a flat run look like a descent."""
-        early = self.early_level()
-        k = len(self._early)
-        if not early < start:
-            early, k = start, max(len(self._head), 1)
+        point) or its end is clearly below where it started (``_below_start``). The lowest level's own
+        noise counts (the lowest of many noisy slow-EMA values sits about two of its standard deviations
+        low); the end catches a short run, or a drop inside the early window, that the slow EMA has not
+        followed yet."""
+        a = 1.0 - math.exp(-self.interval / max(self.slow, 5 * self.interval))
+        low = self._slow_min
+        return self._below_start(start, low, self._rel_noise * abs(low) * math.sqrt(a / (2 - a))) \
+            or self._ends_below_start(start)
+
+    def _ends_below_start(self, start: float, lowest: bool = True) -> bool:
+        """Whether the end (``end_level``, at its own standard error) is clearly below where the run
+        started. A run whose end is not is never ``stable``: whatever its best was, it finished where
+        it began (a flat run read from a high first row, a swing that ends at a crest)."""
+        end, n_end = self.end_level(), len(self._end_points())
+        return self._below_start(start, end, 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1)), lowest)
+
+    def _below_start(self, start: float, low: float, low_sd: float, lowest: bool = True) -> bool:
+        """``low`` is below where the run started (``_where_started``) by ``flat_descent`` of it plus two
+        of ``low``'s standard deviations, and by three times the combined noise of the two levels, the
+        start's measured while the loss had not moved yet (a loss near zero is relatively far noisier
+        than its start, so the noise at the end would excuse a real descent); a fall of ``min_descent``
+        is clear whatever the noise."""
+        early, k = self._where_started(start, lowest)
         still = sorted(self._still)
         rel = still[len(still) // 2] / 1.65 if len(still) >= 5 else 0.0
         noise = 1.25 * rel * abs(early) / math.sqrt(k)
+        margin = max(self.flat_descent * abs(early) + 2 * low_sd,
+                     min(3 * math.hypot(noise, low_sd), self.min_descent * abs(early)))
+        return early - low > margin
 
-        def fell_to(low: float, low_sd: float) -> bool:
-            margin = max(self.flat_descent * abs(early) + 2 * low_sd,
-                         min(3 * math.hypot(noise, low_sd), self.min_descent * abs(early)))
-            return early - low > margin
-
-        a = 1.0 - math.exp(-self.interval / max(self.slow, 5 * self.interval))
-        if fell_to(self._slow_min, self._rel_noise * abs(self._slow_min) * math.sqrt(a / (2 - a))):
-            return True
-        # a short run (or a drop inside the early window) that the slow EMA has not followed yet
-        end, n_end = self.end_level(), len(self._end_points())
-        return fell_to(end, 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1)))
+    def _back_to_start(self) -> str:
+        """What a run that came down and ended where it started is: ``oscillating`` if it swung (4
+        swings: no trend, since it ends where it began), ``diverged`` after a real descent
+        (``_descended``), else ``flat`` (a dip of the slow EMA on noise is no descent)."""
+        if self._swings >= 4:
+            return OSCILLATING
+        return DIVERGED if self._descended() else FLAT
 
     def _back_at_end(self, end: float) -> bool:
         """After a real descent: a climb the streaming test was about to confirm, or an end more than

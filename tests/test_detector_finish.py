@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from bisector.detector import DIVERGED, FLAT, STABLE, ClimbDetector, classify
+from bisector.detector import DIVERGED, FLAT, OSCILLATING, STABLE, ClimbDetector, classify
 
 SEEDS = [0, 1, 2]
 
@@ -122,3 +122,52 @@ def test_a_small_descent_that_comes_back_more_than_half_way_is_diverged(seed):
              for t in range(1, 1301)]
     values = [c * math.exp(0.02 * rng.gauss(0, 1)) for c in clean]
     assert classify(rows(values, 10)).kind == DIVERGED
+
+
+# -- an end that is not clearly below the start is never stable ---------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_flat_run_logged_every_50_steps_as_means_whose_first_row_is_one_step_is_flat(seed):
+    """Every 50 steps as the mean since the last row (Hugging Face's ``loss``), the first row at step 1 (one
+    step's value, 20% high): the rest average 50 steps and sit where the run started. The first 5 and 50
+    steps hold that one row only; the first three rows say where it started (v2 called it ``stable``)."""
+    rng = random.Random(seed)
+    per = [math.exp(0.08 * rng.gauss(0, 1)) for _ in range(3000)]
+    per[0] = 1.2
+    r = [(1, per[0])] + [(s, sum(per[s - 50:s]) / 50) for s in range(51, 3001, 50)]
+    assert classify(r).kind == FLAT
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_swinging_run_logged_every_50_steps_from_a_crest_is_not_stable(seed):
+    """+-45% swings every 300 steps, the first row at a crest, the end above the swings' middle: judged from
+    that first row the slow average 'trended down'; from the first three rows it did not (v2: ``stable``)."""
+    rng = random.Random(seed)
+    n = 2150
+    v = [(1 + 0.45 * math.cos(2 * math.pi * (t - 1) / 300)) * math.exp(0.05 * rng.gauss(0, 1)) for t in range(1, n + 1)]
+    r = [(1, v[0])] + [(s, v[s - 1]) for s in range(50, n + 1, 50)]
+    assert classify(r).kind == OSCILLATING
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_run_that_drops_inside_its_first_interval_every_50_steps_is_stable(seed):
+    """Every 50 steps, the loss halves inside the first interval, then keeps coming down: a drop of more than
+    ``min_descent`` from the first row is a descent whatever the noise (the first three rows are not
+    where it started)."""
+    rng = random.Random(seed)
+    v = [(0.3 + 0.35 * math.exp(-t / 800) + 0.35 * math.exp(-t / 15)) * math.exp(0.05 * rng.gauss(0, 1))
+         for t in range(1, 3001)]
+    assert classify([(1, v[0])] + rows(v, 50)).kind == STABLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_warmup_bump_after_a_low_first_row_that_ends_below_its_start_is_stable(seed):
+    """Every 5 steps: the first row, then a warmup bump to +70% over 120 steps, then a descent to 0.78 of
+    the start, 10% noise. The end is compared with the middle of the start estimates (the bump's rows
+    are no start, nor is one noisy first row), and on a dense log the first three rows (inside the
+    bump's rise) do not replace the first 50 steps' median in the flat test."""
+    rng = random.Random(seed)
+    v = [(0.78 + 0.22 * math.exp(-t / 400) + 0.7 * math.sin(math.pi * t / 120) ** 2 * (t < 120))
+         * math.exp(0.1 * rng.gauss(0, 1)) for t in range(1, 2601)]
+    assert classify([(1, v[0])] + rows(v, 5)).kind == STABLE
