@@ -24,7 +24,7 @@ structure agrees for N = 3 and 4: benchmarks/search_floor.py), two more than hal
 
 from __future__ import annotations
 
-from .dd import dd_plan
+from .dd import dd_plan, minimize
 from .strategy import First, Plan, Search
 from .verdicts import Outcome
 
@@ -33,28 +33,36 @@ FAIL, PASS = Outcome.FAIL, Outcome.PASS
 
 def split_plan(s: Search) -> Plan:
     order = [k.name for k in s.knobs]
-    found: list[str] = []
+    found: list[frozenset[str]] = []
     cleared: set[str] = set()
     while True:
-        if found:
-            (o,) = yield [s.all - frozenset(found)]
+        removed = frozenset().union(*found)
+        rest = [n for n in order if n not in cleared and n not in removed]
+        items = _start(s, order, rest, removed)
+        if found and items == rest:  # the found sets reverted (implied when a set seen failing is left at bad)
+            (o,) = yield [s.all - removed]
             if o is PASS:
-                return s.finish([frozenset({n}) for n in found])
+                return s.finish(found)
             if o is not FAIL:
                 break
-        items = _start(s, order, cleared, found)
-        if len(items) < len(order) - len(cleared) - len(found):  # a part seen failing: asked again (free) so
-            (o,) = yield [frozenset(items)]                     # that the answer's confidence counts it
+        if items != rest:  # a part seen failing: asked again (free) so that the answer's confidence counts it
+            (o,) = yield [frozenset(items)]
             if o is not FAIL:
-                items = [n for n in order if n not in cleared and n not in found]
+                items = rest
         if not items:
             break  # the cleared knobs fail together: not this model
+        kept: list[str] = []  # the parts that passed on this path: left at bad beside each half tested after
+        pair: list[str] = []  # them, so that a knob that breaks training only with one of them is still followed
         while len(items) > 1:
             if s.slots < 2:  # one slot: test the first half; the other is known by elimination
                 left, right = items[:len(items) // 2], items[len(items) // 2:]
-                (o,) = yield [frozenset(left)]
+                last = len(left) == 1  # a lone knob is tested alone: its failure is then the proof
+                pair = items if last else pair
+                (o,) = yield [frozenset(left) if last else frozenset(kept) | frozenset(left)]
                 if o is PASS:
                     cleared.update(left)
+                    if not last:
+                        kept += left
                 items = left if o is FAIL else right if o is PASS else []
                 continue
             parts = _parts(items, s.slots)  # every free slot: k parts at once, each applied alone to good; the
@@ -66,18 +74,41 @@ def split_plan(s: Search) -> Plan:
             break
         x = items[0]
         (alone,) = yield [frozenset({x})]  # free when a part was already {x}: asked so the answer counts it
+        if alone is PASS:  # x breaks training only with knobs kept at bad: those, by dd's minimize
+            group = yield from _partners(s, order, kept, pair, x)
+            if group is None:
+                break
+            found.append(group)
+            continue
         if alone is not FAIL:
             break
-        found.append(x)
-    result = yield from dd_plan(s, [frozenset({n}) for n in found])
+        found.append(frozenset({x}))
+    result = yield from dd_plan(s, found)
     return result
 
 
-def _start(s: Search, order: list[str], cleared: set[str], found: list[str]) -> list[str]:
+def _partners(s: Search, order: list[str], kept: list[str], pair: list[str], x: str):
+    """x, followed to the end, passes alone: the minimal failing set it belongs to (None: not found this way).
+    ``kept`` passed on the path and ``kept`` plus the last ``pair`` [a, b] fails: whichever of a and b breaks
+    training given ``kept`` (and a), with the fewest knobs of the rest it needs (dd's minimize)."""
+    if len(pair) != 2 or x != pair[1] or s.known.get(frozenset(kept) | frozenset(pair)) is not FAIL:
+        return None
+    a, b = pair
+    (o,) = yield [frozenset(kept) | {a}]
+    y, pool = (a, kept) if o is FAIL else (b, [*kept, a]) if o is PASS else (None, [])
+    if y is None:
+        return None
+    m = yield from minimize(s, [n for n in order if n in pool], frozenset({y}))
+    if m is None:
+        return None
+    (o,) = yield [m | {y}]
+    return m | {y} if o is FAIL else None
+
+
+def _start(s: Search, order: list[str], rest: list[str], found: frozenset[str]) -> list[str]:
     """Where to look next: the smallest set already seen failing without the knobs found (a part that failed
-    beside the one followed), else every knob neither cleared nor found."""
-    rest = [n for n in order if n not in cleared and n not in found]
-    seen = [b for b, o in s.known.items() if o is FAIL and b and not b & set(found) and b <= set(rest)]
+    beside the one followed), else ``rest``, every knob neither cleared nor found."""
+    seen = [b for b, o in s.known.items() if o is FAIL and b and not b & found and b <= set(rest)]
     if seen:
         best = min(seen, key=lambda b: (len(b), sorted(b)))
         return [n for n in order if n in best]
