@@ -51,13 +51,15 @@ def split_plan(s: Search) -> Plan:
                 items = rest
         if not items:
             break  # the cleared knobs fail together: not this model
-        kept: list[str] = []  # the parts that passed on this path: left at bad beside each half tested after
-        pair: list[str] = []  # them, so that a knob that breaks training only with one of them is still followed
+        # the knobs cleared so far (passed), left at bad beside each half tested after them, so that a knob that
+        # breaks training only with one of them is still followed: kept + items is the set known to fail
+        kept = [n for n in order if n not in removed and n not in items] if items == rest else []
+        pool: list[str] = []
         while len(items) > 1:
             if s.slots < 2:  # one slot: test the first half; the other is known by elimination
                 left, right = items[:len(items) // 2], items[len(items) // 2:]
                 last = len(left) == 1  # a lone knob is tested alone: its failure is then the proof
-                pair = items if last else pair
+                pool = pool or (items if last else [])  # kept + pool fails; from here on, lone knobs alone
                 (o,) = yield [frozenset(left) if last else frozenset(kept) | frozenset(left)]
                 if o is PASS:
                     cleared.update(left)
@@ -75,7 +77,7 @@ def split_plan(s: Search) -> Plan:
         x = items[0]
         (alone,) = yield [frozenset({x})]  # free when a part was already {x}: asked so the answer counts it
         if alone is PASS:  # x breaks training only with knobs kept at bad: those, by dd's minimize
-            group = yield from _partners(s, order, kept, pair, x)
+            group = yield from _partners(s, order, kept, pool)
             if group is None:
                 break
             found.append(group)
@@ -87,22 +89,30 @@ def split_plan(s: Search) -> Plan:
     return result
 
 
-def _partners(s: Search, order: list[str], kept: list[str], pair: list[str], x: str):
-    """x, followed to the end, passes alone: the minimal failing set it belongs to (None: not found this way).
-    ``kept`` passed on the path and ``kept`` plus the last ``pair`` [a, b] fails: whichever of a and b breaks
-    training given ``kept`` (and a), with the fewest knobs of the rest it needs (dd's minimize)."""
-    if len(pair) != 2 or x != pair[1] or s.known.get(frozenset(kept) | frozenset(pair)) is not FAIL:
+def _partners(s: Search, order: list[str], kept: list[str], pool: list[str]):
+    """The knob followed passes alone: the minimal failing set found instead (None: none this way). ``kept``
+    passes and ``kept`` + ``pool`` fails: the fewest knobs M of ``pool`` that fail with ``kept``, then the fewest
+    of ``kept`` that fail with M (dd's minimize, twice); M plus those is minimal, as each step was."""
+    if len(pool) < 2 or s.known.get(frozenset(kept) | frozenset(pool)) is not FAIL:
         return None
-    a, b = pair
-    (o,) = yield [frozenset(kept) | {a}]
-    y, pool = (a, kept) if o is FAIL else (b, [*kept, a]) if o is PASS else (None, [])
-    if y is None:
-        return None
-    m = yield from minimize(s, [n for n in order if n in pool], frozenset({y}))
+    if kept:  # cleared part by part, never yet together
+        (o,) = yield [frozenset(kept)]
+        if o is not PASS:
+            return None
+    if len(pool) == 2 and kept:  # [a, b]: when kept + a passes, b is the one needed, with knobs of kept + a
+        (o,) = yield [frozenset(kept) | {pool[0]}]
+        m = frozenset({pool[o is PASS]}) if o in (PASS, FAIL) else None
+        kept = [n for n in order if n in kept or (o is PASS and n == pool[0])]
+    else:
+        m = yield from minimize(s, pool, frozenset(kept))
     if m is None:
         return None
-    (o,) = yield [m | {y}]
-    return m | {y} if o is FAIL else None
+    (o,) = yield [m]
+    if o is PASS and kept:
+        more = yield from minimize(s, kept, m)
+        (o,) = yield [m | more] if more is not None else [m]
+        m = m | (more or frozenset())
+    return m if o is FAIL else None
 
 
 def _start(s: Search, order: list[str], rest: list[str], found: frozenset[str]) -> list[str]:
