@@ -39,13 +39,13 @@ def split_plan(s: Search) -> Plan:
         removed = frozenset().union(*found)
         rest = [n for n in order if n not in cleared and n not in removed]
         items = _start(s, order, rest, removed)
-        if found and items == rest:  # the found sets reverted (implied when a set seen failing is left at bad)
+        if found and items is rest:  # the found sets reverted (implied when a set seen failing is left at bad)
             (o,) = yield [s.all - removed]
             if o is PASS:
                 return s.finish(found)
             if o is not FAIL:
                 break
-        if items != rest:  # a part seen failing: asked again (free) so that the answer's confidence counts it
+        if items is not rest:  # a part seen failing: asked again (free) so that the answer's confidence counts it
             (o,) = yield [frozenset(items)]
             if o is not FAIL:
                 items = rest
@@ -53,7 +53,7 @@ def split_plan(s: Search) -> Plan:
             break  # the cleared knobs fail together: not this model
         # the knobs cleared so far (passed), left at bad beside each half tested after them, so that a knob that
         # breaks training only with one of them is still followed: kept + items is the set known to fail
-        kept = [n for n in order if n not in removed and n not in items] if items == rest else []
+        kept = [n for n in order if n not in removed and n not in items] if items is rest else []
         pool: list[str] = []
         while len(items) > 1:
             if s.slots < 2:  # one slot: test the first half; the other is known by elimination
@@ -117,7 +117,7 @@ def _partners(s: Search, order: list[str], kept: list[str], pool: list[str]):
 
 def _start(s: Search, order: list[str], rest: list[str], found: frozenset[str]) -> list[str]:
     """Where to look next: the smallest set already seen failing without the knobs found (a part that failed
-    beside the one followed), else ``rest``, every knob neither cleared nor found."""
+    beside the one followed; a new list), else ``rest`` itself, every knob neither cleared nor found."""
     seen = [b for b, o in s.known.items() if o is FAIL and b and not b & found and b <= set(rest)]
     if seen:
         best = min(seen, key=lambda b: (len(b), sorted(b)))
