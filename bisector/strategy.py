@@ -27,7 +27,7 @@ from typing import Protocol
 
 from .answer import Moot, StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
-from .posterior import FLIP_PRIOR, answer_posterior
+from .posterior import FLIP_PRIOR, answer_posterior, confirm_next
 from .speculate import First, Speculation
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
 from .votes import Ballot
@@ -345,6 +345,10 @@ class Search(Speculation):
         """Accept the plan's answer, or ask more votes of its least sure knob set and replay."""
         if self.confirm and not self.ballot.noisy and result.result is Result.CULPRITS:
             todo = [b for b in self._to_confirm() if len(self.ballot.votes.get(b, [])) < 2]
+            if todo and self.confirm != "all":  # the most disputed first (one per slot), the rest while needed
+                todo = confirm_next([k.name for k in self.knobs], self.ballot.votes,
+                                    [[k.name for k in g] for g in result.groups], todo, self.target,
+                                    first=len(todo) == len(self._to_confirm()), slots=self.slots)
             if todo:  # one more run of each, on another seed: a disagreement switches to noisy mode and replays
                 for b in todo:
                     self.ballot.extra[b] = 1
