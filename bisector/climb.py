@@ -30,7 +30,10 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   constant is a bounce (a warmup bump after a fast first drop), not a climb. A spike jumps, then stays flat
   or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
   within ``jump_steps``) restarts the ``hold`` and must not be followed by a fall,
-  so spikes stacked on spikes do not look like a climb.
+  so spikes stacked on spikes do not look like a climb. Spikes smaller than a jump
+  stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike`` a window
+  that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
+  falls and is never confirmed, a climb's t keeps growing.
 * The climb start is where the window's fitted line crosses ``best + climb_frac
   * descent`` (moved back one interval for the median's lag): no EMA lag, no
   cadence quantisation.
@@ -81,7 +84,13 @@ class ClimbDetector(_EndRules, _Stream):
         spike_steps: int = 100,
         phase_switch: int | None = None,
         indep_steps: float = 2.0,
+        t_spike: float = 6.0,
+        spike_jump: float = 0.4,
+        spike_fall: float = 0.1,
+        recovered_cap: int = 150,
     ):
+        self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
+        self.recovered_cap = recovered_cap
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
         self.min_descent, self.floor_sigmas = min_descent, floor_sigmas
         self.climb_frac, self.rise, self.hold, self.min_points = climb_frac, rise, hold, min_points
@@ -122,12 +131,14 @@ class ClimbDetector(_EndRules, _Stream):
         self._slow = self._slow_min = self._first_slow = self._trail = math.nan
         self._side = 0
         self._swings = 0
+        self._recovered = 0  # steps the longest window that closed again stayed open (a recovered excursion)
 
     def _clear_window(self) -> None:
         self._w = self._wt = self._wy = self._wtt = self._wty = self._wyy = 0.0
         self._wmax = -math.inf
         self._wlevel0 = math.nan
         self._prior = 0.0
+        self._hist: deque[tuple[int, float, float]] = deque()  # (step, median value, level) in the window
         self._above_since: int | None = None  # since when the level is ``rise`` of the way back
         self._above_n = 0  # points logged since then
 
@@ -211,12 +222,15 @@ class ClimbDetector(_EndRules, _Stream):
             self._clear_window()
             return _RUNNING
         if not self._descended():
+            if self._cross is not None:  # a spike's own spread can hide the descent: its top still counts
+                self._wmax = max(self._wmax, level)
             return _RUNNING
         start, best = self._start, self._best
         sev = (level - best) / (start - best)
         if sev <= (self.climb_frac if self._cross is None else self.climb_frac / 2):
             # (hysteresis: an open window closes only well below the threshold, not on every noisy dip)
             if self._cross is not None:
+                self._recovered = max(self._recovered, step - self._cross)
                 self._cross = None
                 self._clear_window()
             return _RUNNING
@@ -232,6 +246,9 @@ class ClimbDetector(_EndRules, _Stream):
         self._wtt += t * t
         self._wty += t * m
         self._wyy += m * m
+        self._hist.append((step, m, level))
+        if self._hist[0][0] < step - 4 * self.sustain:  # (only the window's shape is read, and rarely)
+            self._hist.popleft()
         if self._jump_at > -math.inf:  # the trend since the last jump (least-squares sums)
             u, after = float(step - self._jump_at), self._after
             after[0] += 1
@@ -273,10 +290,34 @@ class ClimbDetector(_EndRules, _Stream):
         if fit is None:
             return _RUNNING
         slope, se = fit
+        if slope < self.t_spike * se and self._spike_like(t):
+            return _RUNNING
         if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4):
             # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
+
+    def _spike_like(self, t: float) -> bool:
+        """Whether a window whose slope is only marginally significant may be spikes: younger than this
+        run's longest excursion that recovered (up to ``recovered_cap`` steps); ``spike_jump`` of its rise
+        in one step beyond a steady ramp's share (net of noise); or the level already fell back
+        ``spike_fall`` of its rise from its top (net of its noise): stacked spikes, each recovering."""
+        if t < min(self._recovered, self.recovered_cap):
+            return True
+        h = [p for p in self._hist if p[0] >= self._cross]
+        if len(h) < 2:
+            return False
+        rise, span = max(h[-1][1] - h[0][1], 1e-300), max(h[-1][0] - h[0][0], 1)
+        big = max((b[1] - a[1] - rise * (b[0] - a[0]) / span for a, b in zip(h, h[1:], strict=False)), default=0.0)
+        if big - 4 * self._noise > self.spike_jump * rise:
+            return True
+        top, fall = -math.inf, 0.0
+        for _, _, lv in h:
+            top = max(top, lv)
+            fall = max(fall, top - lv)
+        alpha = _decay(self.interval, self.smooth)
+        fall -= 3 * self._noise * math.sqrt(alpha / (2 - alpha))
+        return fall > self.spike_fall * max(top - h[0][2], 1e-300)
 
     def _rise(self, step: int, m3: float) -> float:
         """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""
