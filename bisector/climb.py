@@ -21,7 +21,9 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   ``min_points`` points, at least ``rise`` of the way back and near its highest
   since the window opened, the least-squares slope of the points must be
   significantly positive (t >= ``t_min``, the residual variance pooled with the
-  noise measured before the window, worth ``prior_points`` points, so three
+  noise measured before the window (the larger of the median's and the RMS of
+  the second differences over ``spread_steps``: a spiky run's spikes count),
+  worth ``prior_points`` points, so three
   points carry a quiet sparse log; a dense log counts at most one point per
   ``indep_steps`` steps, since neighbouring batches and a spike's hold are not
   independent evidence), or the level must have stayed ``rise`` of the way back
@@ -88,7 +90,9 @@ class ClimbDetector(_EndRules, _Stream):
         spike_jump: float = 0.4,
         spike_fall: float = 0.1,
         recovered_cap: int = 150,
+        spread_steps: float = 200.0,
     ):
+        self.spread_steps = spread_steps
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
         self.recovered_cap = recovered_cap
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
@@ -123,6 +127,7 @@ class ClimbDetector(_EndRules, _Stream):
         self._dev = 0.0  # EMA of |median3 - level|
         self._d2: deque[float] = deque(maxlen=15)
         self._rel_noise = 0.0
+        self._spread = 0.0  # EMA of squared relative second differences outside windows: spikes included
         self._still: deque[float] = deque(maxlen=31)  # relative second differences before the loss moved
         self._tail: deque[tuple[int, float]] = deque()  # the last spike_steps (>= 5 points) of raw values
         self._cross: int | None = None
@@ -175,6 +180,9 @@ class ClimbDetector(_EndRules, _Stream):
             # second difference of the last 15 raw values, which a trend's curvature, a spike or an
             # outlier moves little (|N(0, 6 s^2)| has median 1.65 s)
             self._d2.append(abs(value - 2 * b + a) / max(abs(self._level), 1e-300))
+            if self._cross is None and len(self._d2) >= 5 and dt <= 2 * self._interval:  # not a lost chunk
+                tau = max(self.spread_steps, 20 * self._interval)
+                self._spread += _decay(dt, tau) * (min(self._d2[-1], 0.5) ** 2 / 6 - self._spread)
             self._rel_noise = sorted(self._d2)[len(self._d2) // 2] / 1.65
             if self._head and abs(self._level - self._head[0]) <= self.trend * abs(self._head[0]):
                 self._still.append(self._d2[-1])
@@ -237,7 +245,8 @@ class ClimbDetector(_EndRules, _Stream):
         if self._cross is None:
             self._cross = self._last_cross = step
             self._wlevel0 = level
-            self._prior = self._noise * self._noise
+            # the noise the slope test pools: a spiky run's spikes are part of it (the median ignores them)
+            self._prior = max(self._noise * self._noise, self._spread * level * level)
         # least-squares slope of the median values since the crossing (O(1) sums)
         t = float(step - self._cross)
         self._w += 1
