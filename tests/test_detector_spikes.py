@@ -81,3 +81,23 @@ def test_a_spike_that_hides_the_descent_still_sets_the_window_top():
         top = max(top, det.level) if det._cross is not None else -np.inf
     assert det._cross is not None and det._wmax >= top
     assert det._wmax > 3 * det.level  # the spike's top, not the level where the descent showed again
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(7, 249, "10"), (16, 8, "10"), (29, 103, "10")])
+def test_a_spiky_run_s_spikes_count_in_the_noise_the_slope_test_pools(seed, run, cadence):
+    # benchmark runs logged every 10 steps (generator B spiky and plain, generator A healthy): spikes
+    # stacked within ~100 steps read as a ramp whose t passes 4 against the median noise, which ignores
+    # spikes; against the RMS spread of the run's second differences (spikes included) it does not
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(seed, 40, False)[run]
+    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+
+    def stops(**kw) -> bool:
+        det = ClimbDetector(**kw)
+        return any(det.update(step, value).final for step, value in rows)
+
+    assert curve.expect == STABLE
+    assert not stops()
+    assert stops(spread_steps=float("inf"))  # the median's noise alone (the spread never builds up)
