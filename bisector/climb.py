@@ -325,7 +325,7 @@ class ClimbDetector(_EndRules, _Stream):
             top = max(top, lv)
             fall = max(fall, top - lv)
         alpha = _decay(self.interval, self.smooth)
-        fall -= 3 * self._noise * math.sqrt(alpha / (2 - alpha))
+        fall -= 5 * self._noise * math.sqrt(alpha / (2 - alpha))  # a noisy level's dips over a long window
         return fall > self.spike_fall * max(top - h[0][2], 1e-300)
 
     def _rise(self, step: int, m3: float) -> float:
