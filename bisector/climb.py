@@ -47,15 +47,11 @@ import math
 from collections import deque
 
 from .climb_finish import _EndRules
+from .climb_spikes import _decay, _SpikeGate
 from .curve_verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
 
 
-def _decay(dt: float, tau: float) -> float:
-    """EMA weight of a new point ``dt`` steps after the previous one, for a time constant of ``tau`` steps."""
-    return 1.0 - math.exp(-dt / tau) if tau > 0 else 1.0
-
-
-class ClimbDetector(_EndRules, _Stream):
+class ClimbDetector(_EndRules, _SpikeGate, _Stream):
     """Descent, then a sustained climb back toward the start (lower is better). O(1) per point."""
 
     def __init__(
@@ -305,33 +301,6 @@ class ClimbDetector(_EndRules, _Stream):
             # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
-
-    def _spike_like(self, t: float) -> bool:
-        """Whether a window whose slope is only marginally significant may be spikes: younger than this
-        run's longest excursion that recovered (up to ``recovered_cap`` steps); ``spike_jump`` of its rise
-        in one step beyond a steady ramp's share (net of noise); or the level already fell back
-        ``spike_fall`` of its rise from its top (net of its noise): stacked spikes, each recovering."""
-        if t < min(self._recovered, self.recovered_cap):
-            return True
-        h = [p for p in self._hist if p[0] >= self._cross]
-        if len(h) < 2:
-            return False
-        rise, span = max(h[-1][1] - h[0][1], 1e-300), max(h[-1][0] - h[0][0], 1)
-        big = max((b[1] - a[1] - rise * (b[0] - a[0]) / span for a, b in zip(h, h[1:], strict=False)), default=0.0)
-        if big - 4 * self._noise > self.spike_jump * rise:
-            return True
-        top, fall = -math.inf, 0.0
-        for _, _, lv in h:
-            top = max(top, lv)
-            fall = max(fall, top - lv)
-        alpha = _decay(self.interval, self.smooth)
-        fall -= 5 * self._noise * math.sqrt(alpha / (2 - alpha))  # a noisy level's dips over a long window
-        return fall > self.spike_fall * max(top - h[0][2], 1e-300)
-
-    def _rise(self, step: int, m3: float) -> float:
-        """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""
-        before = [v for s, v in self._recent if s >= step - self.jump_steps]
-        return m3 - min(before) if before else 0.0
 
     @property
     def _noise(self) -> float:

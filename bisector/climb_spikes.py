@@ -1,0 +1,49 @@
+"""The spike rules of ``ClimbDetector``'s streaming test: when a rising window may be spikes.
+
+A loss spike jumps, holds a little and decays; a climb keeps rising. Spikes
+stacked within ~100 steps, each below the jump's bar, read as a ramp whose
+slope is significant but only just (t 4-6), and stopping a healthy trial on
+them is the one mistake early stopping must not make. So while the slope is
+marginal a window that looks like spikes waits: a recovering spike falls and
+is never confirmed, while a climb's t keeps growing past ``t_spike``.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _decay(dt: float, tau: float) -> float:
+    """EMA weight of a new point ``dt`` steps after the previous one, for a time constant of ``tau`` steps."""
+    return 1.0 - math.exp(-dt / tau) if tau > 0 else 1.0
+
+
+class _SpikeGate:
+    """Mixed into ``ClimbDetector``; uses its window state (``_hist``, ``_cross``, ``_recovered``, ...)."""
+
+    def _spike_like(self, t: float) -> bool:
+        """Whether a window whose slope is only marginally significant may be spikes: younger than this
+        run's longest excursion that recovered (up to ``recovered_cap`` steps); ``spike_jump`` of its rise
+        in one step beyond a steady ramp's share (net of noise); or the level already fell back
+        ``spike_fall`` of its rise from its top (net of its noise): stacked spikes, each recovering."""
+        if t < min(self._recovered, self.recovered_cap):
+            return True
+        h = [p for p in self._hist if p[0] >= self._cross]
+        if len(h) < 2:
+            return False
+        rise, span = max(h[-1][1] - h[0][1], 1e-300), max(h[-1][0] - h[0][0], 1)
+        big = max((b[1] - a[1] - rise * (b[0] - a[0]) / span for a, b in zip(h, h[1:], strict=False)), default=0.0)
+        if big - 4 * self._noise > self.spike_jump * rise:
+            return True
+        top, fall = -math.inf, 0.0
+        for _, _, lv in h:
+            top = max(top, lv)
+            fall = max(fall, top - lv)
+        alpha = _decay(self.interval, self.smooth)
+        fall -= 5 * self._noise * math.sqrt(alpha / (2 - alpha))  # a noisy level's dips over a long window
+        return fall > self.spike_fall * max(top - h[0][2], 1e-300)
+
+    def _rise(self, step: int, m3: float) -> float:
+        """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""
+        before = [v for s, v in self._recent if s >= step - self.jump_steps]
+        return m3 - min(before) if before else 0.0
