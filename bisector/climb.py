@@ -37,8 +37,7 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
   falls and is never confirmed, a climb's t keeps growing.
 * The climb start is where the window's fitted line crosses ``best + climb_frac
-  * descent`` (moved back one interval for the median's lag): no EMA lag, no
-  cadence quantisation.
+  * descent`` (``climb_start.py``: the median's lag, a sparse log's biases).
 """
 
 from __future__ import annotations
@@ -48,10 +47,11 @@ from collections import deque
 
 from .climb_finish import _EndRules
 from .climb_spikes import _decay, _SpikeGate
+from .climb_start import _ClimbStart
 from .curve_verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
 
 
-class ClimbDetector(_EndRules, _SpikeGate, _Stream):
+class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
     """Descent, then a sustained climb back toward the start (lower is better). O(1) per point."""
 
     def __init__(
@@ -118,7 +118,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _Stream):
         self._last_rise = 0.0
         self._jump_at = -math.inf
         self._after = [0.0] * 5  # least-squares sums of the median values since the last jump
-        self._best = math.inf
+        self._best = self._best_low = math.inf  # the best, and the lowest level it was set from
         self._best_step: int | None = None
         self._dev = 0.0  # EMA of |median3 - level|
         self._d2: deque[float] = deque(maxlen=15)
@@ -223,6 +223,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _Stream):
         floor = self._low + self.floor_sigmas * noise * math.sqrt(alpha / (2 - alpha))
         if floor < self._best:
             self._best, self._best_step, self._cross = floor, step, None
+            self._best_low = self._low
             self._clear_window()
             return _RUNNING
         if not self._descended():
@@ -351,26 +352,6 @@ class ClimbDetector(_EndRules, _SpikeGate, _Stream):
                 self._side = side
 
     # -- verdicts ---------------------------------------------------------------------------
-    def _climb_start(self) -> int | None:
-        """Where the window's fitted line crosses ``best + climb_frac * descent``."""
-        if self._cross is None:
-            return self._last_cross
-        thr = self._best + self.climb_frac * (self._start - self._best)
-        w = self._w
-        sxx = self._wtt - self._wt * self._wt / w if w else 0.0
-        if w < 2 or sxx <= 0:
-            return self._cross
-        slope = (self._wty - self._wt * self._wy / w) / sxx
-        if slope <= 0:
-            return self._cross
-        # the median of 3 trails a ramp by one point: move the fitted line back by one interval
-        lag = self.interval if 2 * self.interval <= self.median_steps else 0.0
-        at = self._cross + self._wt / w + (thr - self._wy / w) / slope - lag
-        # the level crossed at ``_cross``; the curve itself crossed at most the EMA's lag (plus an
-        # interval) before: a fit over a climb that levelled off extrapolates much earlier than that
-        lo = max(self._best_step or 0, self._cross - self.smooth - self.interval)
-        return int(round(min(max(at, lo), self._last_step)))
-
     def _snapshot(self, kind: str, step: int | None, severity: float | None = None) -> Verdict:
         return Verdict(
             kind=kind, best_step=self._best_step,
