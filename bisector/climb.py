@@ -103,6 +103,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         self._reset()
 
     def _reset(self) -> None:
+        self._opening: list[float] = []  # the first ``opening_rows`` values
         self._n = 0
         self._first_step: int | None = None
         self._head: list[float] = []
@@ -156,6 +157,8 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         if self.phase_switch is not None and step >= self.phase_switch and self._n and self._phase_pending():
             self._reset()
         self._n += 1
+        if len(self._opening) < self.opening_rows:
+            self._opening.append(value)  # where a sparse log started (``opening_level``)
         dt = 1.0
         if self._prev_step is not None:
             dt = float(step - self._prev_step)

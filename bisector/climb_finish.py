@@ -50,24 +50,11 @@ class _EndRules:
     opening_rows = 3
     """How many first rows ``opening_level`` takes the median of, whatever their spacing in steps."""
 
-    def _take(self, step: int, value: float) -> float | None:
-        """The shared intake (``_Stream._take``), which also keeps the first ``opening_rows`` finite values
-        (``opening_level``). Kept here, before ``_Stream`` in the method order, so the streaming test in
-        ``climb.py`` is untouched; a phase switch restarts them as ``update`` restarts everything else."""
-        value = super()._take(step, value)
-        if value is not None:
-            rows = self.__dict__.setdefault("_opening", [])
-            if self.phase_switch is not None and step >= self.phase_switch and self._n:
-                rows.clear()  # ``update`` is about to reset for the new phase: this row is its first
-            if len(rows) < self.opening_rows:
-                rows.append(value)
-        return value
-
     def opening_level(self) -> tuple[float, int]:
         """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
         the first 5 or 50 steps hold one row, and one heavy-tailed first row (or one written at a
         swing's crest) is not a start; three rows are, whatever the cadence."""
-        vals = sorted(self.__dict__.get("_opening", []))
+        vals = sorted(self._opening)
         if not vals:
             return math.inf, 0
         k = len(vals)
@@ -90,7 +77,7 @@ class _EndRules:
         if early < math.inf:
             est.append((early, len(self._early)))
         opening, n = self.opening_level()
-        first = self.__dict__.get("_opening", [math.nan])[0]
+        first = self._opening[0] if self._opening else math.nan
         if opening < math.inf and first - opening < self.min_descent * abs(first) and (not lowest or early == math.inf):
             est.append((opening, n))
         est.sort(key=lambda e: e[0])
