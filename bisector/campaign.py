@@ -281,9 +281,8 @@ class _Campaign:
         return queue
 
     def _answer(self, partial: bool = False) -> None:
-        """Once the strategy is done: its answer on the ladder (the probe phase reads the culprits from there).
-        ``partial``: a budget stop or an interrupt: whatever the strategy answers now (its best guess so far),
-        and the result stays ``not_finished``."""
+        """Once the strategy is done: its answer on the ladder (the probe phase reads the culprits from there);
+        ``partial`` (a budget stop, an interrupt): its best guess so far, the result ``not_finished``."""
         if not self.answered and (partial or self.strategy.done):
             self.answered = True
             res = self.strategy.result()
@@ -365,11 +364,14 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
     finished = False
     try:
         with RayScheduler(opts.resources, opts.address) as sched:
-            c.loop(sched)  # a budget stop leaves the best guess so far, not_finished
+            c.loop(sched)
         finished = True
     except KeyboardInterrupt:
         c.ladder.not_finished = "interrupted (running trials cancelled; finished trials are reusable)"
-        c._answer(partial=True)
+        try:  # the best guess so far, unless the interrupt cut a result's bookkeeping in half: the caller must
+            c._answer(partial=True)  # see the interrupt, not this
+        except Exception:  # noqa: BLE001
+            c.ladder.result = Result.NOT_FINISHED
         raise
     finally:
         order = c.strategy.order()
@@ -393,8 +395,6 @@ def borderline(rung: Rung) -> bool:
 
 def _slots(opts: Options) -> int:
     """How many trials can run at once, as far as the driver can tell before Ray starts."""
-    import os
-
     r = opts.resources
     fits = max(1, int((os.cpu_count() or 1) // max(r.cpus_per_trial, 1e-9))) if not opts.address else 8
     return max(1, min(fits, r.max_concurrent or fits))

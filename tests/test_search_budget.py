@@ -12,12 +12,13 @@ from bisector.ladder import Ladder
 from bisector.posterior import best_guess
 from bisector.scheduler import Resources
 from bisector.strategy_registry import make
+from bisector.tracker import Callback
 from bisector.verdicts import Outcome, Result
 from bisector.views import mlflow_ui
 from bisector.views.markdown import ladder_md
 from bisector.views.terminal import Progress
 
-from .test_campaign_loop import _and, _run, _single
+from .test_campaign_loop import BAD, GOOD, FakeSched, FakeTracker, _and, _run, _single
 
 
 @pytest.mark.parametrize("strategy", ["auto", "split"])
@@ -96,3 +97,46 @@ def test_a_budget_stop_after_lone_reverts_names_what_they_showed():
     assert [r.name for r in ladder.rungs] == ["good", "bad", "revert data.corpus"]
     assert ladder.result is Result.NOT_FINISHED and [k.name for k in ladder.culprits] == ["data.corpus"]
     assert "best guess: data.corpus alone breaks training" in ladder.culprit_line()
+
+
+def test_an_interrupt_leaves_the_best_guess_on_the_recorded_ladder(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) after five trials: the ladder the tracker records names the best guess so far."""
+    class Sched(FakeSched):
+        def __init__(self, *args):
+            super().__init__(_single, capacity=1)
+            self.polls = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def poll(self, timeout):
+            self.polls += 1
+            if self.polls == 6:
+                raise KeyboardInterrupt
+            return super().poll(timeout)
+
+    class Tracker(FakeTracker, Callback):
+        parent_run_id = display_uri = None
+
+        def __init__(self, *args):
+            super().__init__()
+            self.curves["good"] = [(1, 2.0)]
+            self.ended = []
+
+        def on_campaign_end(self, ladder, finished):
+            self.ended.append((ladder, finished))
+
+    trackers = []
+    monkeypatch.setattr(campaign, "RayScheduler", Sched)
+    monkeypatch.setattr(campaign, "MlflowTracker", lambda *a: trackers.append(Tracker()) or trackers[-1])
+    with pytest.raises(KeyboardInterrupt):
+        campaign.run(GOOD, BAD, campaign.Options(probe=False, strategy="split", workdir=str(tmp_path),
+                                                 resources=Resources(max_concurrent=1)))
+    ((ladder, finished),) = trackers[0].ended
+    assert not finished and len(ladder.rungs) == 5 and ladder.result is Result.NOT_FINISHED
+    assert ladder.not_finished.startswith("interrupted")
+    assert [k.name for k in ladder.culprits] == ["model.crf_reduction"]
+    assert "; best guess: model.crf_reduction alone breaks training (confidence " in ladder.culprit_line()
