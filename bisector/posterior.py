@@ -184,9 +184,10 @@ def best_guess(names: list[str], votes: dict[frozenset[str], list[Outcome]],
     for fails, _, picks, shape in _enumerate(M, n, len(names)):
         d = _weighted_count(fails, (npass - nf).astype(int)) + nf.sum()
         like = d[:, None] * np.log(fs)[None, :] + (nf.sum() + npass.sum() - d)[:, None] * np.log1p(-fs)[None, :]
-        top = like.max(axis=1, keepdims=True) + lp.max()
-        score = (top[:, 0] + np.log(np.exp(like + lp[None, :] - top).sum(axis=1))
-                 + math.log(STRUCTURES[shape] / _count(len(names), shape)))
+        joint = like + lp[None, :]
+        top = joint.max(axis=1, keepdims=True)  # log-sum-exp over the flip grid
+        score = top[:, 0] + np.log(np.exp(joint - top).sum(axis=1)) + math.log(STRUCTURES[shape] /
+                                                                               _count(len(names), shape))
         i = int(np.argmax(score))  # ties: the first, in class (knob) order
         if best is None or score[i] > best[0] + 1e-9:
             best = (float(score[i]), shape, picks[i])
@@ -256,7 +257,8 @@ def _neighbours(groups: list[frozenset[str]], names: list[str]) -> list[list[fro
     return uniq
 
 
-def _enumerate(M: np.ndarray, n: np.ndarray, n_all: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _enumerate(M: np.ndarray, n: np.ndarray,
+               n_all: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]]:
     """Every structure over the knob classes: its failing pattern over the tested sets, its log weight (prior of
     one structure of its kind times the ways to pick its knobs from the classes), its picks per class and its shape
     (group sizes; for (1, 2) the picks are the pair's two classes, then the lone knob's)."""

@@ -175,6 +175,7 @@ class Search(Speculation):
 
     def guess(self) -> list[frozenset[str]]:  # the most probable answer given every vote so far, done or not
         return best_guess([k.name for k in self.knobs], self.ballot.votes, self.flips)
+
     def _best_guess(self) -> StrategyResult:
         """A budget stop or an interrupt: the most probable answer so far with its confidence, never proven (result
         ``not_finished``, worded as ``not_confident``'s best guess): halving points before it proves (splitting.py)."""
