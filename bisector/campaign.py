@@ -280,18 +280,20 @@ class _Campaign:
                 queue = self._cancel_moot([t for t in queue if t != spec] + self.strategy.suggest(), sched)
         return queue
 
-    def _answer(self) -> None:
-        """Once the strategy is done: its answer on the ladder (the probe phase reads the culprits from there)."""
-        if self.answered or not self.strategy.done:
-            return
-        self.answered = True
-        res = self.strategy.result()
-        self.ladder.culprits, self.ladder.stopped = res.culprits, res.stopped
-        self.ladder.result, self.ladder.structure = res.result, res.structure
-        self.ladder.groups = [[k.name for k in g] for g in res.groups]
-        self.ladder.explanation, self.ladder.tried = res.explanation, res.tried
-        self.ladder.confidence, self.ladder.notes = res.confidence, list(res.notes)
-        self.ladder.knob_confidence, self.ladder.assumed_flip = dict(res.knob_confidence), res.assumed_flip
+    def _answer(self, partial: bool = False) -> None:
+        """Once the strategy is done: its answer on the ladder (the probe phase reads the culprits from there);
+        ``partial`` (a budget stop, an interrupt): its best guess so far, the result ``not_finished``."""
+        if not self.answered and (partial or self.strategy.done):
+            self.answered = True
+            res = self.strategy.result()
+            self.ladder.culprits, self.ladder.stopped = res.culprits, res.stopped
+            self.ladder.result, self.ladder.structure = res.result, res.structure
+            self.ladder.groups = [[k.name for k in g] for g in res.groups]
+            self.ladder.explanation, self.ladder.tried = res.explanation, res.tried
+            self.ladder.confidence, self.ladder.notes = res.confidence, list(res.notes)
+            self.ladder.knob_confidence, self.ladder.assumed_flip = dict(res.knob_confidence), res.assumed_flip
+        if partial:
+            self.ladder.result = Result.NOT_FINISHED
 
     def loop(self, sched: RayScheduler) -> None:
         """One loop for every participant: the strategy and the probe phase propose, results go back to them."""
@@ -330,6 +332,7 @@ class _Campaign:
                 self.handle(name, event, sched)
             if self.strategy.done:
                 queue = [s for s in queue if s.role == "repair"]
+        self._answer(partial=bool(self.ladder.not_finished))
 
 
 def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: list[Callback] = ()) -> Outcome:
@@ -362,14 +365,13 @@ def run(good_path: str | None, bad_path: str | None, opts: Options, callbacks: l
     try:
         with RayScheduler(opts.resources, opts.address) as sched:
             c.loop(sched)
-            c._answer()
-            if c.ladder.not_finished:
-                if not c.answered:  # a budget stop: the partial result (e.g. lone reverts that already fixed bad)
-                    c.ladder.culprits = c.strategy.result().culprits
-                c.ladder.result = Result.NOT_FINISHED
         finished = True
     except KeyboardInterrupt:
         c.ladder.not_finished = "interrupted (running trials cancelled; finished trials are reusable)"
+        try:  # the best guess so far, unless the interrupt cut a result's bookkeeping in half: the caller must
+            c._answer(partial=True)  # see the interrupt, not this
+        except Exception:  # noqa: BLE001
+            c.ladder.result = Result.NOT_FINISHED
         raise
     finally:
         order = c.strategy.order()
@@ -393,8 +395,6 @@ def borderline(rung: Rung) -> bool:
 
 def _slots(opts: Options) -> int:
     """How many trials can run at once, as far as the driver can tell before Ray starts."""
-    import os
-
     r = opts.resources
     fits = max(1, int((os.cpu_count() or 1) // max(r.cpus_per_trial, 1e-9))) if not opts.address else 8
     return max(1, min(fits, r.max_concurrent or fits))

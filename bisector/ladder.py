@@ -78,9 +78,8 @@ class Ladder:
               "Verdict"]
 
     def culprit_line(self) -> str:
-        if self.not_finished:
-            so_far = ", ".join(f"{k.name} ({_pair(k)})" for k in self.culprits)
-            return f"Not finished: {self.not_finished}." + (f" Culprits so far: {so_far}" if so_far else "")
+        if self.not_finished:  # the answer so far: a best guess, not proven, as when not confident
+            return f"Not finished: {self.not_finished_text()}." + (f" Tried {self.tried}." if self.tried else "")
         if self.stopped:
             return f"No culprit: {self.stopped}."
         if self.result is Result.NOT_CONFIDENT:
@@ -95,6 +94,11 @@ class Ladder:
         if self.confidence is not None:
             line += f"\nConfidence: {self.confidence:.1%}" + _basis(self.assumed_flip)
         return line + "".join(f"\nNote: {n}" for n in self.notes)
+
+    def not_finished_text(self) -> str:
+        """``budget reached (--max-trials 6); best guess: k03 alone breaks training (confidence 62%, not proven)``."""
+        guess = f"; {self.explanation}" if self.culprits and self.explanation else ""
+        return f"{self.not_finished}{guess}"
 
     def _knob_conf(self, k: Knob) -> str:
         c = self.knob_confidence.get(k.name)

@@ -129,11 +129,11 @@ def answer_posterior(names: list[str], votes: dict[frozenset[str], list[Outcome]
                        np.array([math.log(OTHER / max(1, _count(n_all, tuple(sorted(map(len, h)))))) for h in more]),
                        np.array([c + [-1] * (width - len(c)) for c in cls])))
     e = (npass - nf).astype(int)  # a hypothesis that fails on set j disagrees with its pass votes, else its fails
-    ds = [_weighted_count(f, e) + nf.sum() for f, _, _ in blocks]
+    ds = [_weighted_count(f, e) + nf.sum() for f, *_ in blocks]
     best = min(d.min() for d in ds)
-    width = max(p.shape[1] for _, _, p in blocks)
+    width = max(p.shape[1] for _, _, p, *_ in blocks)
     kept = [(f[k], w[k], np.pad(p[k], ((0, 0), (0, width - p.shape[1])), constant_values=-1), d[k])
-            for (f, w, p), d in zip(blocks, ds, strict=True) for k in [d <= best + 40]]  # the rest weigh < 0.43^40
+            for (f, w, p, *_), d in zip(blocks, ds, strict=True) for k in [d <= best + 40]]  # the rest weigh < 0.43^40
     fails, logw, picks, disagree = (np.concatenate([x[i] for x in kept]) for i in range(4))  # (f = 30%): nothing
     d_ans = float(ans_fails @ (npass - nf) + nf.sum())
     fs = np.array([f for f, _ in flips])
@@ -156,6 +156,52 @@ def answer_posterior(names: list[str], votes: dict[frozenset[str], list[Outcome]
     doubt = post_h[big] @ (full != ans_fails[None, :])
     return Posterior(min(1.0, confidence), knobs, float(post_f @ fs),
                      {b: float(d) for b, d in zip(sets, doubt, strict=True)})
+
+
+def best_guess(names: list[str], votes: dict[frozenset[str], list[Outcome]],
+               flips: list[tuple[float, float]] | None = None) -> list[frozenset[str]]:
+    """The most probable answer given every vote so far, as minimal failing sets (none before a failure was seen).
+
+    What a budget stop names: the one placement of one enumerated structure with the highest posterior (its
+    prior per placement times the likelihood of every vote, the flip rate integrated out). Knobs no tested set
+    tells apart are equally likely: the first in knob order is named, and the confidence of the answer
+    (``answer_posterior``) says how little that choice is worth."""
+    sets = [b for b, v in votes.items() if Outcome.FAIL in v or Outcome.PASS in v]
+    if not names or not any(Outcome.FAIL in votes[b] for b in sets):
+        return []
+    flips = flips or FLIP_PRIOR
+    nf = np.array([votes[b].count(Outcome.FAIL) for b in sets], dtype=float)
+    npass = np.array([votes[b].count(Outcome.PASS) for b in sets], dtype=float)
+    classes: dict[tuple[bool, ...], list[str]] = {}
+    for k in names:
+        classes.setdefault(tuple(k in b for b in sets), []).append(k)
+    sigs = list(classes)
+    M = _pack(np.array(sigs, dtype=bool).reshape(len(sigs), len(sets)))
+    n = np.array([len(classes[s]) for s in sigs], dtype=float)
+    fs = np.array([f for f, _ in flips])
+    lp = np.log(np.array([w for _, w in flips]))
+    best: tuple[float, tuple[int, ...], np.ndarray] | None = None
+    for fails, _, picks, shape in _enumerate(M, n, len(names)):
+        d = _weighted_count(fails, (npass - nf).astype(int)) + nf.sum()
+        like = d[:, None] * np.log(fs)[None, :] + (nf.sum() + npass.sum() - d)[:, None] * np.log1p(-fs)[None, :]
+        joint = like + lp[None, :]
+        top = joint.max(axis=1, keepdims=True)  # log-sum-exp over the flip grid
+        score = top[:, 0] + np.log(np.exp(joint - top).sum(axis=1)) + math.log(STRUCTURES[shape] /
+                                                                               _count(len(names), shape))
+        i = int(np.argmax(score))  # ties: the first, in class (knob) order
+        if best is None or score[i] > best[0] + 1e-9:
+            best = (float(score[i]), shape, picks[i])
+    if best is None:
+        return []
+    _, shape, pick = best
+    free = {c: list(classes[sigs[c]]) for c in set(int(c) for c in pick if c >= 0)}
+    knobs = [free[int(c)].pop(0) for c in pick if c >= 0]
+    sizes = {(1,): [1], (2,): [2], (1, 1): [1, 1], (1, 2): [2, 1], (1, 1, 1): [1, 1, 1]}[shape]
+    out, at = [], 0
+    for s in sizes:
+        out.append(frozenset(knobs[at:at + s]))
+        at += s
+    return out
 
 
 def confirm_next(names: list[str], votes: dict[frozenset[str], list[Outcome]], groups: list[list[str]],
@@ -211,9 +257,11 @@ def _neighbours(groups: list[frozenset[str]], names: list[str]) -> list[list[fro
     return uniq
 
 
-def _enumerate(M: np.ndarray, n: np.ndarray, n_all: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _enumerate(M: np.ndarray, n: np.ndarray,
+               n_all: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]]:
     """Every structure over the knob classes: its failing pattern over the tested sets, its log weight (prior of
-    one structure of its kind times the ways to pick its knobs from the classes) and its picks per class."""
+    one structure of its kind times the ways to pick its knobs from the classes), its picks per class and its shape
+    (group sizes; for (1, 2) the picks are the pair's two classes, then the lone knob's)."""
     C = len(n)
     out = []
 
@@ -223,7 +271,7 @@ def _enumerate(M: np.ndarray, n: np.ndarray, n_all: int) -> list[tuple[np.ndarra
         keep = mult > 0
         if not c or not keep.any():
             return
-        out.append((f[keep], np.log(mult[keep]) + math.log(p / c), pick[keep]))
+        out.append((f[keep], np.log(mult[keep]) + math.log(p / c), pick[keep], shape))
 
     none = np.full(C, -1)
     ar = np.arange(C)

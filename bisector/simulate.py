@@ -10,6 +10,7 @@ run at once).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .knobs import Knob
@@ -46,11 +47,14 @@ class Run:
     """Slot-time spent: every trial's duration, a cancelled one's up to its cancellation."""
 
 
-def drive(s: Search, oracle: Oracle, slots: int = 1, max_trials: int = 10_000, fail_time: float = 1.0) -> Run:
+def drive(s: Search, oracle: Oracle, slots: int = 1, max_trials: int = 10_000, fail_time: float = 1.0,
+          after: Callable[[Search], None] | None = None) -> Run:
     """Run ``s`` to its answer, ``slots`` trials at once, as events in time: a trial whose verdict is a failure
     takes ``fail_time`` (failures stop at detection; stable trials run to the horizon, 1), and the trials the
     strategy calls moot are cancelled (the fake scheduler's cancel). With ``fail_time`` 1 every trial started
-    together ends together, so ``rounds`` counts rounds."""
+    together ends together, so ``rounds`` counts rounds. ``max_trials`` is a budget stop (``--max-trials``: the
+    result is then the best guess so far); ``after`` sees the search after each trial told (the benchmark's
+    "found at")."""
     queue: list[TrialSpec] = []
     running: dict[str, tuple[float, float, TrialSpec, Kind]] = {}  # name -> (start, end, spec, verdict)
     now, trials, cancelled, busy = 0.0, 0, 0, 0.0
@@ -78,4 +82,6 @@ def drive(s: Search, oracle: Oracle, slots: int = 1, max_trials: int = 10_000, f
             busy += end - start
             trials += 1
             s.on_trial_complete(spec, verdict)
+            if after is not None:
+                after(s)
     return Run(s.result(), trials, round(now, 6), cancelled, round(busy, 6))

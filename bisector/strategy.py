@@ -27,7 +27,7 @@ from typing import Protocol
 
 from .answer import Moot, StrategyResult, TrialSpec, group_name, structure
 from .knobs import Knob
-from .posterior import FLIP_PRIOR, answer_posterior, confirm_next
+from .posterior import FLIP_PRIOR, answer_posterior, best_guess, confirm_next
 from .speculate import First, Speculation
 from .verdicts import FAILURES, Kind, Outcome, Result, outcome
 from .votes import Ballot
@@ -171,9 +171,21 @@ class Search(Speculation):
             return StrategyResult([], self._stopped[1], self._stopped[0], tried=self.tried(), notes=self.notes)
         if self._result is not None:
             return self._result
-        # a budget stop returns the partial result: each knob whose lone revert already fixed bad
-        so_far = [k for k in self.knobs if self.known.get(self.all - {k.name}) is Outcome.PASS]
-        return StrategyResult(so_far, result=Result.NOT_FINISHED, tried=self.tried(), notes=self.notes)
+        return self._best_guess()
+
+    def guess(self) -> list[frozenset[str]]:  # the most probable answer given every vote so far, done or not
+        return best_guess([k.name for k in self.knobs], self.ballot.votes, self.flips)
+
+    def _best_guess(self) -> StrategyResult:
+        """A budget stop or an interrupt: the most probable answer so far with its confidence, never proven (result
+        ``not_finished``, worded as ``not_confident``'s best guess): halving points before it proves (splitting.py)."""
+        groups = self.guess()
+        res = self._answer_of(groups, Result.NOT_FINISHED)
+        if groups:
+            post = answer_posterior([k.name for k in self.knobs], self.ballot.votes, groups, self.flips)
+            res.explanation = f"best guess: {res.explanation} (confidence {post.confidence:.0%}, not proven)"
+            res.confidence, res.knob_confidence, res.assumed_flip = post.confidence, post.knobs, post.flip
+        return res
 
     def order(self) -> list[str]:
         return list(self._order)
@@ -211,6 +223,10 @@ class Search(Speculation):
         if evidence is None and groups:
             evidence = [*groups, self.all - frozenset().union(*groups)]
         self._evidence = [b for b in evidence or [] if b in self.known and b not in (frozenset(), self.all)]
+        return self._answer_of(groups, result, explanation, tried)
+
+    def _answer_of(self, groups: list[frozenset[str]], result: Result | None = None, explanation: str | None = None,
+                   tried: str | None = None) -> StrategyResult:
         idx = [k.name for k in self.knobs].index
         ordered = [tuple(self.by_name[n] for n in sorted(g, key=idx)) for g in groups]
         ordered.sort(key=lambda g: idx(g[0].name))

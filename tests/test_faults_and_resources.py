@@ -106,8 +106,9 @@ def test_fractional_gpus_and_trial_budget(tmp_path, local_ray):
     assert out.ladder.not_finished == "budget reached (--max-trials 3)"
     assert "Not finished: budget reached" in out.ladder.culprit_line()
     assert [r.name for r in out.ladder.rungs] == ["good", "bad", "revert a"]
-    assert [k.name for k in out.ladder.culprits] == ["a"]  # the partial result
-    assert "Culprits so far: a" in out.ladder.culprit_line()
+    assert [k.name for k in out.ladder.culprits] == ["a"]  # the best guess so far: a's lone revert fixed bad
+    assert "; best guess: a alone breaks training (confidence " in out.ladder.culprit_line()
+    assert "not proven)" in out.ladder.culprit_line() and out.to_json()["result"] == "not_finished"
     assert {r.device_kind for r in out.ladder.rungs} == {"GPU"}
     assert all(r.device_seconds == pytest.approx(0.5 * r.wall_s, abs=0.01) for r in out.ladder.rungs)
     # the rest of the campaign, resumed: only the two missing reverts and the answer's votes on the next seeds

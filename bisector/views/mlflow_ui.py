@@ -89,7 +89,7 @@ def child_name(index: int, name: str, verdict: str | None = None, attempt: int =
 def found(ladder: Ladder) -> str:
     """What the campaign found, in a few words: ``a + b (only together)``, ``a, b (either alone)``, ..."""
     if ladder.not_finished:
-        return "not finished" + (f", so far {_sets(ladder)}" if ladder.culprits else "")
+        return "not finished" + (f", best guess {_sets(ladder)}" if ladder.culprits else "")
     if ladder.result is Result.NOT_CONFIDENT:
         return "not confident" + (f", best guess {_sets(ladder)}" if ladder.culprits else "")
     if ladder.result is Result.BAD_DOES_NOT_FAIL:

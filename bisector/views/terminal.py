@@ -70,7 +70,7 @@ class Progress(Callback):
 
     def on_campaign_end(self, ladder: Ladder, finished: bool) -> None:
         if ladder.not_finished:
-            self._say(f"not finished: {ladder.not_finished}")
+            self._say(f"not finished: {ladder.not_finished_text()}")
 
 
 class LiveProgress(Callback):
