@@ -16,7 +16,9 @@ it stops:
   downward trend (checked first: an oscillation ends wherever a swing left it).
 * Never ``stable`` unless the end is clearly below where the run started (the
   lower median of those three estimates, three combined standard errors or
-  ``min_descent``): a run that came down and ended where it began is
+  ``min_descent``; the end is the line through its rows at the last step where
+  they rise significantly, a swing ending above its start from a trough, else
+  their median): a run that came down and ended where it began is
   ``oscillating`` if it swung, ``diverged`` after a real descent, else ``flat``
   (a run that ends inside a spike is excepted, as below).
 * ``diverged`` at finish: after a real descent, it ends above its start, or
@@ -49,6 +51,9 @@ class _EndRules:
 
     opening_rows = 3
     """How many first rows ``opening_level`` takes the median of, whatever their spacing in steps."""
+
+    end_t = 3.0
+    """How many standard errors the end's slope must be above 0 for ``final_level`` to read the end as rising."""
 
     def opening_level(self) -> tuple[float, int]:
         """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
@@ -83,10 +88,38 @@ class _EndRules:
         est.sort(key=lambda e: e[0])
         return est[0] if lowest else est[(len(est) - 1) // 2]
 
+    def _end_rows(self) -> list[tuple[int, float]]:
+        """The (step, raw value) rows of the last ``end_steps`` steps (at least 5 logging intervals)."""
+        last = self._last_step
+        return [(s, v) for s, v in self._tail if s > last - max(self.end_steps, 5 * self.interval)]
+
     def _end_points(self) -> list[float]:
         """The raw values of the last ``end_steps`` steps (at least 5 logging intervals)."""
-        last = self._last_step
-        return [v for s, v in self._tail if s > last - max(self.end_steps, 5 * self.interval)]
+        return [v for _, v in self._end_rows()]
+
+    def final_level(self) -> tuple[float, float]:
+        """(level, standard error) where the run ended: ``end_level`` at its median's error, or, where the
+        end's rows rise significantly (the least-squares slope ``end_t`` standard errors above 0, at the
+        trend-free point noise), the fitted line at the last step, at the line's error there. A median
+        of the last five rows every 50 steps spans 250 steps: a swing that ends rising from a trough
+        has its median in the trough and its last rows above the start."""
+        rows = self._end_rows()
+        end, k = self.end_level(), len(rows)
+        sd = self._rel_noise * abs(end)
+        med = (end, 1.25 * sd / math.sqrt(max(k, 1)))
+        if k < 4 or sd <= 0:
+            return med
+        ts = [float(s) for s, _ in rows]
+        tm, ym = sum(ts) / k, sum(v for _, v in rows) / k
+        sxx = sum((t - tm) ** 2 for t in ts)
+        if sxx <= 0:
+            return med
+        slope = sum((t - tm) * (v - ym) for t, v in rows) / sxx
+        if slope * math.sqrt(sxx) < self.end_t * sd:
+            return med
+        dt = ts[-1] - tm
+        fit = ym + slope * dt
+        return (fit, sd * math.sqrt(1 / k + dt * dt / sxx)) if fit > end else med
 
     def end_level(self) -> float:
         """The median of ``_end_points`` (of an even count, the mean of the middle two: of two points,
@@ -177,6 +210,8 @@ class _EndRules:
         """Whether the end (``end_level``, at its own standard error) is clearly below where the run
         started. A run whose end is not is never ``stable``: whatever its best was, it finished where
         it began (a flat run read from a high first row, a swing that ends at a crest)."""
+        if not lowest:  # is it ``stable``: where it ended, a rise at the end included
+            return self._below_start(start, *self.final_level(), lowest)
         end, n_end = self.end_level(), len(self._end_points())
         return self._below_start(start, end, 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1)), lowest)
 

@@ -171,3 +171,17 @@ def test_a_warmup_bump_after_a_low_first_row_that_ends_below_its_start_is_stable
     v = [(0.78 + 0.22 * math.exp(-t / 400) + 0.7 * math.sin(math.pi * t / 120) ** 2 * (t < 120))
          * math.exp(0.1 * rng.gauss(0, 1)) for t in range(1, 2601)]
     assert classify([(1, v[0])] + rows(v, 5)).kind == STABLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("amp", "period", "n"), [(0.5, 330, 2000), (0.25, 350, 1040)])
+def test_a_swing_every_50_steps_that_ends_rising_above_its_start_is_not_stable(seed, amp, period, n):
+    """Every 50 steps, swings of +-25-50% around the start, the first row at a crest; the run ends rising out
+    of a trough to above the start. The median of the last 5 rows (250 steps) sits in the trough, clearly
+    below the start; the end's rows rise significantly, and the line through them ends near or above the
+    start (v3: ``stable`` on 6 of these 12 logs)."""
+    rng = random.Random(seed)
+    v = [(1 + amp * math.cos(2 * math.pi * (t - 1) / period)) * math.exp(0.05 * rng.gauss(0, 1))
+         for t in range(1, n + 1)]
+    r = [(1, v[0])] + [(s, v[s - 1]) for s in range(51, n + 1, 50)] + ([(n, v[-1])] if (n - 1) % 50 else [])
+    assert classify(r).kind != STABLE
