@@ -9,11 +9,15 @@ it stops:
   times that start's own noise. Where it started is the lowest of the median of
   the first ``start_steps``, the median of the first ``early_steps`` (five
   points at least) and, where that window is too sparse, the median of the
-  first 3 rows (unless the first row is ``min_descent`` above them): one
+  first 3 rows (unless the first row is ``min_descent``, or ``first_sigmas``
+  of its noise, above them: ``_first_row_fell``): one
   outlier first row (every 50 steps as means, the first row at step 1 is one
   step's value), or a few correlated high ones, is not a descent.
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
+  The trend is measured from the first rows, which a swing may have written at
+  a crest, so it must exceed ``trend`` plus the end's own swing (half its rows'
+  interquartile spread).
 * Never ``stable`` unless the end is clearly below where the run started (the
   lower median of those three estimates, three combined standard errors or
   ``min_descent``; the end is the line through its rows at the last step where
@@ -52,6 +56,9 @@ class _EndRules:
     opening_rows = 3
     """How many first rows ``opening_level`` takes the median of, whatever their spacing in steps."""
 
+    first_sigmas = 8.0
+    """How many of its noise a first row must sit above the next rows to be a descent (``_first_row_fell``)."""
+
     end_t = 3.0
     """How many standard errors the end's slope must be above 0 for ``final_level`` to read the end as rising."""
 
@@ -82,11 +89,31 @@ class _EndRules:
         if early < math.inf:
             est.append((early, len(self._early)))
         opening, n = self.opening_level()
-        first = self._opening[0] if self._opening else math.nan
-        if opening < math.inf and first - opening < self.min_descent * abs(first) and (not lowest or early == math.inf):
+        if opening < math.inf and not self._first_row_fell(opening) and (not lowest or early == math.inf):
             est.append((opening, n))
         est.sort(key=lambda e: e[0])
         return est[0] if lowest else est[(len(est) - 1) // 2]
+
+    def _first_row_fell(self, opening: float) -> bool:
+        """Whether the first row is a descent inside the first interval, not a noisy first row: it is
+        ``min_descent`` above the opening rows' median, or ``first_sigmas`` of its own noise (the rows'
+        noise, times sqrt(interval / its step) where the first row may be one step's value and the
+        rest means over an interval). Heavy tails put a flat run's first row 5-7 noises high; a loss
+        that came down between the first row and the next sits 10-20 above."""
+        if not self._opening:
+            return False
+        first = self._opening[0]
+        rows_noise = self._rel_noise * abs(opening) * math.sqrt(max(1.0, self.interval / max(self._first_step, 1)))
+        return first - opening >= self.min_descent * abs(first) or (
+            rows_noise > 0 and first - opening > self.first_sigmas * rows_noise)
+
+    def _end_swing(self) -> float:
+        """Half the spread of the end's rows between their quartiles (a spike among them does not count): how
+        far a swing of the end leaves a level from its middle. The start estimates were read at one phase
+        of a swing (a crest, say), so a trend smaller than that is no evidence of a descent."""
+        pts = sorted(self._end_points())
+        k = len(pts)
+        return (pts[(3 * k) // 4] - pts[k // 4]) / 2 if k >= 4 else 0.0
 
     def _end_rows(self) -> list[tuple[int, float]]:
         """The (step, raw value) rows of the last ``end_steps`` steps (at least 5 logging intervals)."""
@@ -157,7 +184,8 @@ class _EndRules:
         begun = self._start == self._start
         descended = begun and self._fell(start)
         # (against the early median too: a run whose first rows were written at a crest is not trending down)
-        trend_down = self._slow < (1 - self.trend) * min(self._first_slow, self.early_level(), self.opening_level()[0])
+        began = min(self._first_slow, self.early_level(), self.opening_level()[0])
+        trend_down = self._slow < (1 - self.trend) * began - self._end_swing()
         oscillating = self._swings >= 4 and not trend_down
         if self._switched_at is not None and not descended and begun and not oscillating:
             # the reference restarted at the phase switch and the loss never came down from there (a loss

@@ -185,3 +185,25 @@ def test_a_swing_every_50_steps_that_ends_rising_above_its_start_is_not_stable(s
          for t in range(1, n + 1)]
     r = [(1, v[0])] + [(s, v[s - 1]) for s in range(51, n + 1, 50)] + ([(n, v[-1])] if (n - 1) % 50 else [])
     assert classify(r).kind != STABLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_swinging_run_logged_every_50_steps_from_a_crest_with_many_swings_is_oscillating(seed):
+    """+-40% swings every 280 steps, 10% noise, the first row at step 50 at a crest: against that crest the
+    slow average looks 10% down, less than the end's own swing (half its rows' interquartile spread), so it
+    is no trend: ``oscillating`` (v3: ``stable`` on 2 of these 6 logs)."""
+    rng = random.Random(seed)
+    v = [(1 + 0.4 * math.cos(2 * math.pi * (t - 50) / 280)) * math.exp(0.1 * rng.gauss(0, 1)) for t in range(1, 3001)]
+    assert classify([(s, v[s - 1]) for s in range(50, 3001, 50)]).kind == OSCILLATING
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_run_that_fell_inside_its_first_interval_every_50_steps_as_means_is_stable(seed):
+    """Every 50 steps as the mean since the last row, the first at step 50: the loss fell from 2 to 1 over
+    its first ~30 steps, so the first row (the mean of steps 1-50) is 19% above the rest, 60 of the rows'
+    noises; then it still comes down 5%. Less than ``min_descent`` above the next rows, but far beyond any
+    noise: a descent, not a noisy first row (v3: ``flat``)."""
+    rng = random.Random(seed)
+    per = [(0.95 + 0.05 * math.exp(-t / 1500) + math.exp(-t / 10)) * math.exp(0.02 * rng.gauss(0, 1))
+           for t in range(1, 3001)]
+    assert classify([(s, sum(per[s - 50:s]) / 50) for s in range(50, 3001, 50)]).kind == STABLE
