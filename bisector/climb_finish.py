@@ -113,7 +113,11 @@ class _EndRules:
         of a swing (a crest, say), so a trend smaller than that is no evidence of a descent."""
         pts = sorted(self._end_points())
         k = len(pts)
-        return (pts[(3 * k) // 4] - pts[k // 4]) / 2 if k >= 4 else 0.0
+        if k < 4:
+            return 0.0
+        half = (pts[(3 * k) // 4] - pts[k // 4]) / 2
+        noise = 0.674 * self._rel_noise * abs(self._slow)  # the half-spread noise alone would give
+        return math.sqrt(2 * max(half * half - noise * noise, 0.0))
 
     def _end_rows(self) -> list[tuple[int, float]]:
         """The (step, raw value) rows of the last ``end_steps`` steps (at least 5 logging intervals)."""
