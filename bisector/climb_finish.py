@@ -59,6 +59,9 @@ class _EndRules:
     first_sigmas = 8.0
     """How many of its noise a first row must sit above the next rows to be a descent (``_first_row_fell``)."""
 
+    end_rows = 3
+    """The fewest rows the end is read from (``_end_rows``)."""
+
     end_t = 3.0
     """How many standard errors the end's slope must be above 0 for ``final_level`` to read the end as rising."""
 
@@ -119,14 +122,18 @@ class _EndRules:
         noise = 0.674 * self._rel_noise * abs(self._slow)  # the half-spread noise alone would give
         return math.sqrt(2 * max(half * half - noise * noise, 0.0))
 
-    def _end_rows(self) -> list[tuple[int, float]]:
-        """The (step, raw value) rows of the last ``end_steps`` steps (at least 5 logging intervals)."""
-        last = self._last_step
-        return [(s, v) for s, v in self._tail if s > last - max(self.end_steps, 5 * self.interval)]
+    def _end_rows(self, at_least: int | None = None) -> list[tuple[int, float]]:
+        """The (step, raw value) rows of the last ``end_steps`` steps (at least 5 logging intervals), and
+        at least the last ``at_least`` rows (``end_rows`` where the end is read as how far back the run
+        came: after a lost chunk one row is no level, as the streaming test does not confirm on the first
+        row after a lost chunk either)."""
+        last, k = self._last_step, at_least or 1
+        rows = [(s, v) for s, v in self._tail if s > last - max(self.end_steps, 5 * self.interval)]
+        return rows if len(rows) >= k else list(self._tail)[-k:]
 
-    def _end_points(self) -> list[float]:
-        """The raw values of the last ``end_steps`` steps (at least 5 logging intervals)."""
-        return [v for _, v in self._end_rows()]
+    def _end_points(self, at_least: int | None = None) -> list[float]:
+        """The raw values of ``_end_rows``."""
+        return [v for _, v in self._end_rows(at_least)]
 
     def final_level(self) -> tuple[float, float]:
         """(level, standard error) where the run ended: ``end_level`` at its median's error, or, where the
@@ -152,10 +159,10 @@ class _EndRules:
         fit = ym + slope * dt
         return (fit, sd * math.sqrt(1 / k + dt * dt / sxx)) if fit > end else med
 
-    def end_level(self) -> float:
+    def end_level(self, at_least: int | None = None) -> float:
         """The median of ``_end_points`` (of an even count, the mean of the middle two: of two points,
         one of them noisy, the higher is no level)."""
-        vals = sorted(self._end_points())
+        vals = sorted(self._end_points(at_least))
         k = len(vals)
         return (vals[(k - 1) // 2] + vals[k // 2]) / 2 if vals else math.nan
 
@@ -201,8 +208,10 @@ class _EndRules:
         sev = (end - best) / (start - best) if begun and start > best < math.inf else None
         if oscillating:
             kind = OSCILLATING  # its end is wherever the last swing left it
-        elif begun and descended and (end > start or self._back_at_end(end)):
-            kind = DIVERGED  # the finish-time rule: it ends far back toward (or above) its start
+        elif begun and descended and (end > start or self._back_at_end(self.end_level(self.end_rows))):
+            # the finish-time rule: it ends above its start (even one row after a lost chunk: never
+            # ``stable``), or far back toward it (read from ``end_rows`` rows at least: no lone spike)
+            kind = DIVERGED
             self.judged_at_end = True
         elif not descended and begun:
             kind = FLAT
@@ -280,7 +289,7 @@ class _EndRules:
     def _ends_high(self, end: float, frac: float) -> bool:
         """The end is more than ``frac`` of the way back, and above the best by more than three
         standard errors of the end (a median of the end's points, at the trend-free point noise)."""
-        se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._end_points()))
+        se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._end_points(self.end_rows)))
         best = self._floor()
         return end - best > max(frac * (self._start - best), 3 * se)
 

@@ -207,3 +207,15 @@ def test_a_run_that_fell_inside_its_first_interval_every_50_steps_as_means_is_st
     per = [(0.95 + 0.05 * math.exp(-t / 1500) + math.exp(-t / 10)) * math.exp(0.02 * rng.gauss(0, 1))
            for t in range(1, 3001)]
     assert classify([(s, sum(per[s - 50:s]) / 50) for s in range(50, 3001, 50)]).kind == STABLE
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("factor", "kind"), [(1.8, STABLE), (4.0, DIVERGED)])
+def test_one_row_after_a_lost_chunk_is_no_end_level_unless_it_is_above_the_start(seed, factor, kind):
+    """Every 10 steps to step 1800, then the log lost 190 steps and its last row (step 2000) is 1.8x the
+    loss (a spike, or one noisy batch): one row is no level, so how far back the run came is read from the
+    last 3 rows (``stable``; v3: ``diverged``, a third of the way back). A last row above the start, though,
+    is never ``stable``, however few rows say so."""
+    values = healthy(2000, seed)
+    r = rows(values[:1800], 10) + [(2000, values[-1] * factor)]
+    assert classify(r).kind == kind
