@@ -16,8 +16,8 @@ it stops:
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
   The trend is measured from the first rows, which a swing may have written at
-  a crest, so it must exceed ``trend`` plus the end's own swing (half its rows'
-  interquartile spread).
+  a crest, so it must exceed ``trend`` plus the end's own swing (``_end_swing``:
+  its rows' interquartile spread, net of noise).
 * Never ``stable`` unless the end is clearly below where the run started (the
   lower median of those three estimates, three combined standard errors or
   ``min_descent``; the end is the line through its rows at the last step where
@@ -111,9 +111,11 @@ class _EndRules:
             rows_noise > 0 and first - opening > self.first_sigmas * rows_noise)
 
     def _end_swing(self) -> float:
-        """Half the spread of the end's rows between their quartiles (a spike among them does not count): how
-        far a swing of the end leaves a level from its middle. The start estimates were read at one phase
-        of a swing (a crest, say), so a trend smaller than that is no evidence of a descent."""
+        """The amplitude of the end's swing: half the spread of the end's rows between their quartiles (a
+        spike among them does not count), net of what the point noise alone spreads (0.674 of it), times
+        sqrt(2) (a sinusoid's half-interquartile spread is 0.71 of its amplitude). The start estimates were
+        read at one phase of a swing (a crest, say), so a trend smaller than that is no evidence of a
+        descent; a noisy run's rows spread by their noise, which is not a swing."""
         pts = sorted(self._end_points())
         k = len(pts)
         if k < 4:

@@ -190,7 +190,7 @@ def test_a_swing_every_50_steps_that_ends_rising_above_its_start_is_not_stable(s
 @pytest.mark.parametrize("seed", range(6))
 def test_a_swinging_run_logged_every_50_steps_from_a_crest_with_many_swings_is_oscillating(seed):
     """+-40% swings every 280 steps, 10% noise, the first row at step 50 at a crest: against that crest the
-    slow average looks 10% down, less than the end's own swing (half its rows' interquartile spread), so it
+    slow average looks 10% down, less than the end's own swing (its rows' interquartile spread), so it
     is no trend: ``oscillating`` (v3: ``stable`` on 2 of these 6 logs)."""
     rng = random.Random(seed)
     v = [(1 + 0.4 * math.cos(2 * math.pi * (t - 50) / 280)) * math.exp(0.1 * rng.gauss(0, 1)) for t in range(1, 3001)]
