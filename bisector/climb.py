@@ -120,6 +120,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         self._jump_at = -math.inf
         self._after = [0.0] * 5  # least-squares sums of the median values since the last jump
         self._best = self._best_low = math.inf  # the best, and the lowest level it was set from
+        self._best_raw = math.inf  # the raw value logged where the best was set (``climb_start.py``)
         self._best_step: int | None = None
         self._dev = 0.0  # EMA of |median3 - level|
         self._d2: deque[float] = deque(maxlen=15)
@@ -226,7 +227,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         floor = self._low + self.floor_sigmas * noise * math.sqrt(alpha / (2 - alpha))
         if floor < self._best:
             self._best, self._best_step, self._cross = floor, step, None
-            self._best_low = self._low
+            self._best_low, self._best_raw = self._low, value
             self._clear_window()
             return _RUNNING
         if not self._descended():

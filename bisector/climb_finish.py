@@ -9,14 +9,20 @@ it stops:
   times that start's own noise. Where it started is the lowest of the median of
   the first ``start_steps``, the median of the first ``early_steps`` (five
   points at least) and, where that window is too sparse, the median of the
-  first 3 rows (unless the first row is ``min_descent`` above them): one
+  first 3 rows (unless the first row is ``min_descent``, or ``first_sigmas``
+  of its noise, above them: ``_first_row_fell``): one
   outlier first row (every 50 steps as means, the first row at step 1 is one
   step's value), or a few correlated high ones, is not a descent.
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
+  The trend is measured from the first rows, which a swing may have written at
+  a crest, so it must exceed ``trend`` plus the end's own swing (``_end_swing``:
+  its rows' interquartile spread, net of noise).
 * Never ``stable`` unless the end is clearly below where the run started (the
   lower median of those three estimates, three combined standard errors or
-  ``min_descent``): a run that came down and ended where it began is
+  ``min_descent``; the end is the line through its rows at the last step where
+  they rise significantly, a swing ending above its start from a trough, else
+  their median): a run that came down and ended where it began is
   ``oscillating`` if it swung, ``diverged`` after a real descent, else ``flat``
   (a run that ends inside a spike is excepted, as below).
 * ``diverged`` at finish: after a real descent, it ends above its start, or
@@ -50,6 +56,15 @@ class _EndRules:
     opening_rows = 3
     """How many first rows ``opening_level`` takes the median of, whatever their spacing in steps."""
 
+    first_sigmas = 8.0
+    """How many of its noise a first row must sit above the next rows to be a descent (``_first_row_fell``)."""
+
+    end_rows = 3
+    """The fewest rows the end is read from (``_end_rows``)."""
+
+    end_t = 3.0
+    """How many standard errors the end's slope must be above 0 for ``final_level`` to read the end as rising."""
+
     def opening_level(self) -> tuple[float, int]:
         """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
         the first 5 or 50 steps hold one row, and one heavy-tailed first row (or one written at a
@@ -77,21 +92,79 @@ class _EndRules:
         if early < math.inf:
             est.append((early, len(self._early)))
         opening, n = self.opening_level()
-        first = self._opening[0] if self._opening else math.nan
-        if opening < math.inf and first - opening < self.min_descent * abs(first) and (not lowest or early == math.inf):
+        if opening < math.inf and not self._first_row_fell(opening) and (not lowest or early == math.inf):
             est.append((opening, n))
         est.sort(key=lambda e: e[0])
         return est[0] if lowest else est[(len(est) - 1) // 2]
 
-    def _end_points(self) -> list[float]:
-        """The raw values of the last ``end_steps`` steps (at least 5 logging intervals)."""
-        last = self._last_step
-        return [v for s, v in self._tail if s > last - max(self.end_steps, 5 * self.interval)]
+    def _first_row_fell(self, opening: float) -> bool:
+        """Whether the first row is a descent inside the first interval, not a noisy first row: it is
+        ``min_descent`` above the opening rows' median, or ``first_sigmas`` of its own noise (the rows'
+        noise, times sqrt(interval / its step) where the first row may be one step's value and the
+        rest means over an interval). Heavy tails put a flat run's first row 5-7 noises high; a loss
+        that came down between the first row and the next sits 10-20 above."""
+        if not self._opening:
+            return False
+        first = self._opening[0]
+        rows_noise = self._rel_noise * abs(opening) * math.sqrt(max(1.0, self.interval / max(self._first_step, 1)))
+        return first - opening >= self.min_descent * abs(first) or (
+            rows_noise > 0 and first - opening > self.first_sigmas * rows_noise)
 
-    def end_level(self) -> float:
+    def _end_swing(self) -> float:
+        """The amplitude of the end's swing: half the spread of the end's rows between their quartiles (a
+        spike among them does not count), net of what the point noise alone spreads (0.674 of it), times
+        sqrt(2) (a sinusoid's half-interquartile spread is 0.71 of its amplitude). The start estimates were
+        read at one phase of a swing (a crest, say), so a trend smaller than that is no evidence of a
+        descent; a noisy run's rows spread by their noise, which is not a swing."""
+        pts = sorted(self._end_points())
+        k = len(pts)
+        if k < 4:
+            return 0.0
+        half = (pts[(3 * k) // 4] - pts[k // 4]) / 2
+        noise = 0.674 * self._rel_noise * abs(self._slow)  # the half-spread noise alone would give
+        return math.sqrt(2 * max(half * half - noise * noise, 0.0))
+
+    def _end_rows(self, at_least: int | None = None) -> list[tuple[int, float]]:
+        """The (step, raw value) rows of the last ``end_steps`` steps (at least 5 logging intervals), and
+        at least the last ``at_least`` rows (``end_rows`` where the end is read as how far back the run
+        came: after a lost chunk one row is no level, as the streaming test does not confirm on the first
+        row after a lost chunk either)."""
+        last, k = self._last_step, at_least or 1
+        rows = [(s, v) for s, v in self._tail if s > last - max(self.end_steps, 5 * self.interval)]
+        return rows if len(rows) >= k else list(self._tail)[-k:]
+
+    def _end_points(self, at_least: int | None = None) -> list[float]:
+        """The raw values of ``_end_rows``."""
+        return [v for _, v in self._end_rows(at_least)]
+
+    def final_level(self) -> tuple[float, float]:
+        """(level, standard error) where the run ended: ``end_level`` at its median's error, or, where the
+        end's rows rise significantly (the least-squares slope ``end_t`` standard errors above 0, at the
+        trend-free point noise), the fitted line at the last step, at the line's error there. A median
+        of the last five rows every 50 steps spans 250 steps: a swing that ends rising from a trough
+        has its median in the trough and its last rows above the start."""
+        rows = self._end_rows()
+        end, k = self.end_level(), len(rows)
+        sd = self._rel_noise * abs(end)
+        med = (end, 1.25 * sd / math.sqrt(max(k, 1)))
+        if k < 4 or sd <= 0:
+            return med
+        ts = [float(s) for s, _ in rows]
+        tm, ym = sum(ts) / k, sum(v for _, v in rows) / k
+        sxx = sum((t - tm) ** 2 for t in ts)
+        if sxx <= 0:
+            return med
+        slope = sum((t - tm) * (v - ym) for t, v in rows) / sxx
+        if slope * math.sqrt(sxx) < self.end_t * sd:
+            return med
+        dt = ts[-1] - tm
+        fit = ym + slope * dt
+        return (fit, sd * math.sqrt(1 / k + dt * dt / sxx)) if fit > end else med
+
+    def end_level(self, at_least: int | None = None) -> float:
         """The median of ``_end_points`` (of an even count, the mean of the middle two: of two points,
         one of them noisy, the higher is no level)."""
-        vals = sorted(self._end_points())
+        vals = sorted(self._end_points(at_least))
         k = len(vals)
         return (vals[(k - 1) // 2] + vals[k // 2]) / 2 if vals else math.nan
 
@@ -124,7 +197,8 @@ class _EndRules:
         begun = self._start == self._start
         descended = begun and self._fell(start)
         # (against the early median too: a run whose first rows were written at a crest is not trending down)
-        trend_down = self._slow < (1 - self.trend) * min(self._first_slow, self.early_level(), self.opening_level()[0])
+        began = min(self._first_slow, self.early_level(), self.opening_level()[0])
+        trend_down = self._slow < (1 - self.trend) * began - self._end_swing()
         oscillating = self._swings >= 4 and not trend_down
         if self._switched_at is not None and not descended and begun and not oscillating:
             # the reference restarted at the phase switch and the loss never came down from there (a loss
@@ -136,8 +210,10 @@ class _EndRules:
         sev = (end - best) / (start - best) if begun and start > best < math.inf else None
         if oscillating:
             kind = OSCILLATING  # its end is wherever the last swing left it
-        elif begun and descended and (end > start or self._back_at_end(end)):
-            kind = DIVERGED  # the finish-time rule: it ends far back toward (or above) its start
+        elif begun and descended and (end > start or self._back_at_end(self.end_level(self.end_rows))):
+            # the finish-time rule: it ends above its start (even one row after a lost chunk: never
+            # ``stable``), or far back toward it (read from ``end_rows`` rows at least: no lone spike)
+            kind = DIVERGED
             self.judged_at_end = True
         elif not descended and begun:
             kind = FLAT
@@ -177,6 +253,8 @@ class _EndRules:
         """Whether the end (``end_level``, at its own standard error) is clearly below where the run
         started. A run whose end is not is never ``stable``: whatever its best was, it finished where
         it began (a flat run read from a high first row, a swing that ends at a crest)."""
+        if not lowest:  # is it ``stable``: where it ended, a rise at the end included
+            return self._below_start(start, *self.final_level(), lowest)
         end, n_end = self.end_level(), len(self._end_points())
         return self._below_start(start, end, 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1)), lowest)
 
@@ -213,7 +291,7 @@ class _EndRules:
     def _ends_high(self, end: float, frac: float) -> bool:
         """The end is more than ``frac`` of the way back, and above the best by more than three
         standard errors of the end (a median of the end's points, at the trend-free point noise)."""
-        se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._end_points()))
+        se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._end_points(self.end_rows)))
         best = self._floor()
         return end - best > max(frac * (self._start - best), 3 * se)
 

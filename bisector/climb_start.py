@@ -20,6 +20,13 @@ then each cost a good share of an interval:
   the value at the step does not. Which kind a log is cannot be told from its
   rows, so the crossing moves back a quarter of an interval (the half of that
   half-interval expected).
+
+The start is not put before the best (a fit over a climb that levelled off
+extrapolates far too early), but a sparse log's best is a median of 3, and
+where the row after the lowest one is lower than the row before it the median
+holds the lowest level for two rows: the best is set one row late. Where the
+raw row the best was set at is already above the threshold, the curve crossed
+before it, so the start may go back one interval before the best.
 """
 
 from __future__ import annotations
@@ -94,4 +101,6 @@ class _ClimbStart:
         # the level crossed at ``_cross``; the curve itself crossed at most the EMA's lag (plus an
         # interval) before: a fit over a climb that levelled off extrapolates much earlier than that
         lo = max(self._best_step or 0, self._cross - self.smooth - self.interval)
+        if sparse and self._best_raw > thr:  # the median's best was set one row late (see the module doc)
+            lo = (self._best_step or 0) - self.interval
         return int(round(min(max(at, lo), self._last_step)))

@@ -171,3 +171,51 @@ def test_a_warmup_bump_after_a_low_first_row_that_ends_below_its_start_is_stable
     v = [(0.78 + 0.22 * math.exp(-t / 400) + 0.7 * math.sin(math.pi * t / 120) ** 2 * (t < 120))
          * math.exp(0.1 * rng.gauss(0, 1)) for t in range(1, 2601)]
     assert classify([(1, v[0])] + rows(v, 5)).kind == STABLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("amp", "period", "n"), [(0.5, 330, 2000), (0.25, 350, 1040)])
+def test_a_swing_every_50_steps_that_ends_rising_above_its_start_is_not_stable(seed, amp, period, n):
+    """Every 50 steps, swings of +-25-50% around the start, the first row at a crest; the run ends rising out
+    of a trough to above the start. The median of the last 5 rows (250 steps) sits in the trough, clearly
+    below the start; the end's rows rise significantly, and the line through them ends near or above the
+    start (v3: ``stable`` on 6 of these 12 logs)."""
+    rng = random.Random(seed)
+    v = [(1 + amp * math.cos(2 * math.pi * (t - 1) / period)) * math.exp(0.05 * rng.gauss(0, 1))
+         for t in range(1, n + 1)]
+    r = [(1, v[0])] + [(s, v[s - 1]) for s in range(51, n + 1, 50)] + ([(n, v[-1])] if (n - 1) % 50 else [])
+    assert classify(r).kind != STABLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_swinging_run_logged_every_50_steps_from_a_crest_with_many_swings_is_oscillating(seed):
+    """+-40% swings every 280 steps, 10% noise, the first row at step 50 at a crest: against that crest the
+    slow average looks 10% down, less than the end's own swing (its rows' interquartile spread), so it
+    is no trend: ``oscillating`` (v3: ``stable`` on 2 of these 6 logs)."""
+    rng = random.Random(seed)
+    v = [(1 + 0.4 * math.cos(2 * math.pi * (t - 50) / 280)) * math.exp(0.1 * rng.gauss(0, 1)) for t in range(1, 3001)]
+    assert classify([(s, v[s - 1]) for s in range(50, 3001, 50)]).kind == OSCILLATING
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_run_that_fell_inside_its_first_interval_every_50_steps_as_means_is_stable(seed):
+    """Every 50 steps as the mean since the last row, the first at step 50: the loss fell from 2 to 1 over
+    its first ~30 steps, so the first row (the mean of steps 1-50) is 19% above the rest, 60 of the rows'
+    noises; then it still comes down 5%. Less than ``min_descent`` above the next rows, but far beyond any
+    noise: a descent, not a noisy first row (v3: ``flat``)."""
+    rng = random.Random(seed)
+    per = [(0.95 + 0.05 * math.exp(-t / 1500) + math.exp(-t / 10)) * math.exp(0.02 * rng.gauss(0, 1))
+           for t in range(1, 3001)]
+    assert classify([(s, sum(per[s - 50:s]) / 50) for s in range(50, 3001, 50)]).kind == STABLE
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("factor", "kind"), [(1.8, STABLE), (4.0, DIVERGED)])
+def test_one_row_after_a_lost_chunk_is_no_end_level_unless_it_is_above_the_start(seed, factor, kind):
+    """Every 10 steps to step 1800, then the log lost 190 steps and its last row (step 2000) is 1.8x the
+    loss (a spike, or one noisy batch): one row is no level, so how far back the run came is read from the
+    last 3 rows (``stable``; v3: ``diverged``, a third of the way back). A last row above the start, though,
+    is never ``stable``, however few rows say so."""
+    values = healthy(2000, seed)
+    r = rows(values[:1800], 10) + [(2000, values[-1] * factor)]
+    assert classify(r).kind == kind

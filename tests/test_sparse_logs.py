@@ -258,3 +258,20 @@ def test_climb_start_of_a_mean_logged_log_every_50_steps_is_not_read_late(power)
         errors.append(v.climb_start_step - truth)
     assert all(abs(e) <= 50 for e in errors), errors
     assert abs(sorted(errors)[len(errors) // 2]) <= 10, sorted(errors)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_climb_start_of_a_fast_turn_every_50_steps_is_not_held_at_the_medians_best(seed):
+    """Every 50 steps, a descent that turns straight into a climb (the reference tagger's bad recipe at
+    that cadence): the row after the lowest one is lower than the row before it, so the median of 3 holds
+    the lowest level for two rows and the best is set one row late, at a row already above the threshold.
+    The start cannot be before the best, so it was read at that row, 70 steps late on every seed; where
+    the best's own row is above the threshold the curve crossed before it (at most one interval)."""
+    rng = random.Random(seed)
+    clean = [0.6 + 2.1 * math.exp(-t / 50) + (0 if t < 100 else 0.01 * (t - 100)) for t in range(1, 701)]
+    best = min(clean)
+    low = clean.index(best) + 1
+    truth = next(t for t in range(low, 701) if all(c > best + 0.1 * (clean[0] - best) for c in clean[t - 1:]))
+    values = [c * math.exp(0.03 * rng.gauss(0, 1)) for c in clean]
+    v = classify([(s, values[s - 1]) for s in range(1, 701, 50)])
+    assert v.kind == DIVERGED and abs(v.climb_start_step - truth) <= 50, (v.climb_start_step, truth)
