@@ -157,6 +157,12 @@ class _EndRules:
         slope = sum((t - tm) * (v - ym) for t, v in rows) / sxx
         if slope * math.sqrt(sxx) < self.end_t * sd:
             return med
+        # the rise must be the rows', not two high rows' among many low ones (heavy-tailed noise tilts a
+        # least-squares line and fools the median-based noise): the median pairwise slope (Theil-Sen) agrees
+        pairs = sorted((rows[j][1] - rows[i][1]) / (ts[j] - ts[i])
+                       for i in range(k) for j in range(i + 1, k) if ts[j] > ts[i])
+        if not pairs or pairs[len(pairs) // 2] < 0.5 * slope:
+            return med
         dt = ts[-1] - tm
         fit = ym + slope * dt
         return (fit, sd * math.sqrt(1 / k + dt * dt / sxx)) if fit > end else med

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +220,17 @@ def test_one_row_after_a_lost_chunk_is_no_end_level_unless_it_is_above_the_start
     values = healthy(2000, seed)
     r = rows(values[:1800], 10) + [(2000, values[-1] * factor)]
     assert classify(r).kind == kind
+
+
+def test_a_real_fix_with_heavy_tailed_rows_and_two_high_last_rows_is_stable():
+    """The ranking runner's fixing revert (``tests/test_ranking_campaign.py``, seed 0; step and train loss as
+    logged): after the phase switch at 201 its loss sits near 0.003 with rows up to 0.05, and two of its last
+    rows are high. A least-squares line through the end's rows reads that as a significant rise to above the
+    start (0.026 against 0.016) and called the fix ``oscillating``; the rows' median pairwise slope does not
+    rise, so the end is their median and the run is ``stable``."""
+    text = (Path(__file__).parent / "data/ranking_fix_train_loss.csv").read_text().split()[1:]
+    pts = [(int(s), float(v)) for s, v in (line.split(",") for line in text)]
+    det = ClimbDetector(phase_switch=201)
+    for step, value in pts:
+        assert not det.update(step, value).final
+    assert det.finish().kind == STABLE
