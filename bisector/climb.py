@@ -296,6 +296,10 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         after = self._after
         if self._jump_at >= self._cross and after[4] * after[0] < after[1] * after[2]:
             return _RUNNING  # falling since the jump inside the window: a spike (on a spike) recovering
+        if value < m - 3 * self._noise:
+            return _RUNNING  # the row itself fell well below its median of 3: the median hides a fall
+        if value < m - 3 * self._noise:
+            return _RUNNING  # the row itself fell well below its median of 3: the median hides a fall
         fit = self._fit()
         if fit is None:
             return _RUNNING
