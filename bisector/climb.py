@@ -35,7 +35,8 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   so spikes stacked on spikes do not look like a climb. Spikes smaller than a jump
   stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike`` a window
   that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
-  falls and is never confirmed, a climb's t keeps growing.
+  falls and is never confirmed, a climb's t keeps growing. A row ``fall_sigmas`` below its median
+  of 3 confirms nothing: that median lags a spike's decay by a row, and reads it as a ramp.
 * The climb start is where the window's fitted line crosses ``best + climb_frac
   * descent`` (``climb_start.py``: the median's lag, a sparse log's biases).
 """
@@ -87,7 +88,9 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         spike_fall: float = 0.1,
         recovered_cap: int = 150,
         spread_steps: float = 200.0,
+        fall_sigmas: float = 2.0,
     ):
+        self.fall_sigmas = fall_sigmas
         self.spread_steps = spread_steps
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
         self.recovered_cap = recovered_cap
@@ -296,10 +299,8 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         after = self._after
         if self._jump_at >= self._cross and after[4] * after[0] < after[1] * after[2]:
             return _RUNNING  # falling since the jump inside the window: a spike (on a spike) recovering
-        if value < m - 3 * self._noise:
-            return _RUNNING  # the row itself fell well below its median of 3: the median hides a fall
-        if value < m - 3 * self._noise:
-            return _RUNNING  # the row itself fell well below its median of 3: the median hides a fall
+        if value < m - self.fall_sigmas * self._noise:
+            return _RUNNING  # the row fell ``fall_sigmas`` below its median of 3, which lags a spike's decay
         fit = self._fit()
         if fit is None:
             return _RUNNING
