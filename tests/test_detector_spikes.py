@@ -120,3 +120,18 @@ def test_a_row_back_at_its_base_is_no_climb_whatever_its_median_of_3(seed, run):
     assert det.finish().kind == STABLE
     det = ClimbDetector(fall_sigmas=float("inf"))
     assert any(det.update(step, value).final for step, value in rows)  # stopped without the rule
+
+
+def test_a_real_climb_s_row_below_its_median_does_not_delay_a_clear_slope():
+    # the reference tagger's bad recipe (real train CE), as benchmark seed 4 writes it every 5 steps: its noisy
+    # rows often sit 2 noise sigmas below their median of 3; with a slope far past ``t_spike`` that is noise,
+    # not a spike decaying (the gate for every slope held this climb 60 steps longer: 335 -> 395)
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(4, 40, True)[641]
+    rows = log_rows(curve, "5", np.random.default_rng([4, 641, CADENCES.index("5")]))
+    assert curve.family == "tagger bad recipe"
+    det = ClimbDetector()
+    v = next((v for step, value in rows if (v := det.update(step, value)).final), None)
+    assert v is not None and v.kind == DIVERGED and v.detected_at_step - curve.truth <= 200
