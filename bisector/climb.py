@@ -35,7 +35,8 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   so spikes stacked on spikes do not look like a climb. Spikes smaller than a jump
   stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike`` a window
   that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
-  falls and is never confirmed, a climb's t keeps growing.
+  falls and is never confirmed, a climb's t keeps growing. So does a row ``fall_sigmas``
+  below its median of 3 (that median lags a spike's decay by a row and reads it as a ramp).
 * The climb start is where the window's fitted line crosses ``best + climb_frac
   * descent`` (``climb_start.py``: the median's lag, a sparse log's biases).
 """
@@ -87,7 +88,9 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         spike_fall: float = 0.1,
         recovered_cap: int = 150,
         spread_steps: float = 200.0,
+        fall_sigmas: float = 2.0,
     ):
+        self.fall_sigmas = fall_sigmas
         self.spread_steps = spread_steps
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
         self.recovered_cap = recovered_cap
@@ -300,8 +303,8 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         if fit is None:
             return _RUNNING
         slope, se = fit
-        if slope < self.t_spike * se and self._spike_like(t):
-            return _RUNNING
+        if slope < self.t_spike * se and (self._spike_like(t) or value < m - self.fall_sigmas * self._noise):
+            return _RUNNING  # (a row ``fall_sigmas`` below its median of 3, which lags a spike's decay: falling)
         if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4):
             # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
             self._verdict = self._snapshot(DIVERGED, step, sev)

@@ -100,4 +100,38 @@ def test_a_spiky_run_s_spikes_count_in_the_noise_the_slope_test_pools(seed, run,
 
     assert curve.expect == STABLE
     assert not stops()
-    assert stops(spread_steps=float("inf"))  # the median's noise alone (the spread never builds up)
+    assert stops(spread_steps=float("inf"), fall_sigmas=float("inf"))  # the median's noise alone (no spread)
+
+
+@pytest.mark.parametrize(("seed", "run"), [(36, 25), (38, 21), (29, 274), (30, 229)])
+def test_a_row_back_at_its_base_is_no_climb_whatever_its_median_of_3(seed, run):
+    # healthy runs logged every 10 steps (generator A healthy, B spiky, B stair descent): stacked spikes
+    # (+40-150%) for 60-150 steps; the median of 3 rows lags their decay by a row, so the medians rise like a
+    # ramp while the row itself is already falling back (were stopped at steps 280, 1450, 881, 551); a row 2
+    # noise sigmas below its median waits (at 3 sigmas the last two were still stopped)
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(seed, 40, False)[run]
+    rows = log_rows(curve, "10", np.random.default_rng([seed, run, CADENCES.index("10")]))
+    det = ClimbDetector()
+    assert curve.expect == STABLE
+    assert not any(det.update(step, value).final for step, value in rows)
+    assert det.finish().kind == STABLE
+    det = ClimbDetector(fall_sigmas=float("inf"))
+    assert any(det.update(step, value).final for step, value in rows)  # stopped without the rule
+
+
+def test_a_real_climb_s_row_below_its_median_does_not_delay_a_clear_slope():
+    # the reference tagger's bad recipe (real train CE), as benchmark seed 4 writes it every 5 steps: its noisy
+    # rows often sit 2 noise sigmas below their median of 3; with a slope far past ``t_spike`` that is noise,
+    # not a spike decaying (the gate for every slope held this climb 60 steps longer: 335 -> 395)
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(4, 40, True)[641]
+    rows = log_rows(curve, "5", np.random.default_rng([4, 641, CADENCES.index("5")]))
+    assert curve.family == "tagger bad recipe"
+    det = ClimbDetector()
+    v = next((v for step, value in rows if (v := det.update(step, value)).final), None)
+    assert v is not None and v.kind == DIVERGED and v.detected_at_step - curve.truth <= 200
