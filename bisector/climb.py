@@ -138,6 +138,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         self._side = 0
         self._swings = 0
         self._recovered = 0  # steps the longest window that closed again stayed open (a recovered excursion)
+        self._low_window, self._low_window_n, self._low_next = math.inf, 0, -math.inf  # (``climb_finish.py``)
 
     def _clear_window(self) -> None:
         self._w = self._wt = self._wy = self._wtt = self._wty = self._wyy = 0.0
@@ -200,6 +201,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
             return _RUNNING
         if self._start != self._start:
             self._start = sorted(self._head)[len(self._head) // 2]
+        self._track_low_window(step)
         m3 = value if a != a else a if (a - b) * (a - value) <= 0 else b if (b - a) * (b - value) <= 0 else value
         # the climb is watched on the median of 3 points when they are close enough in steps to be one
         # moment; further apart (a sparse log) the median would cost a whole interval, so the point itself

@@ -65,6 +65,28 @@ class _EndRules:
     end_t = 3.0
     """How many standard errors the end's slope must be above 0 for ``final_level`` to read the end as rising."""
 
+    double_ratio = 2.0
+    """How many times its lowest window's median a positive loss must end at for ``_doubled_at_end``."""
+
+    _low_window, _low_window_n, _low_next = math.inf, 0, -math.inf
+
+    def _track_low_window(self, step: int) -> None:
+        """Keep the lowest median of the end window (``_end_rows``' span) seen so far, with its row
+        count: ``_doubled_at_end``'s baseline, read the way the end is read. Every 50 steps the slow
+        EMA still lags the descent when a late climb begins, and the streaming best sits a few single-row
+        noises above the plateau (``floor_sigmas``); the median of the same span as the end does
+        neither. Read every fifth of that span (O(1) per point on a dense log)."""
+        if step < self._low_next:
+            return
+        span = max(self.end_steps, 5 * self.interval)
+        self._low_next = step + span / 5
+        vals = sorted(v for s, v in self._tail if s > step - span)
+        k = len(vals)
+        if k >= self.end_rows:
+            med = (vals[(k - 1) // 2] + vals[k // 2]) / 2
+            if med < self._low_window:
+                self._low_window, self._low_window_n = med, k
+
     def opening_level(self) -> tuple[float, int]:
         """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
         the first 5 or 50 steps hold one row, and one heavy-tailed first row (or one written at a
@@ -291,7 +313,8 @@ class _EndRules:
         ``end_frac`` of the way back that is not a spike. After a small one (it came down, but less
         than ``min_descent``): an end more than half of the way back, not a spike."""
         if self._descended():
-            return self._climbing_at_end() or (self._ends_high(end, self.end_frac) and not self._spike_at_end())
+            return self._climbing_at_end() or (
+                (self._ends_high(end, self.end_frac) or self._doubled_at_end(end)) and not self._spike_at_end())
         return self._ends_high(end, 0.5) and not self._spike_at_end()
 
     def _ends_high(self, end: float, frac: float) -> bool:
@@ -300,6 +323,22 @@ class _EndRules:
         se = 1.25 * self._rel_noise * abs(end) / math.sqrt(len(self._end_points(self.end_rows)))
         best = self._floor()
         return end - best > max(frac * (self._start - best), 3 * se)
+
+    def _doubled_at_end(self, end: float) -> bool:
+        """A positive loss that ends at ``double_ratio`` times its lowest window (``_track_low_window``) or
+        more, at least ``climb_frac`` of the way back from it (where a climb starts), and that far above
+        it by three standard errors of the log-ratio (the noise of a loss scales with it, so a ratio is
+        judged in logs). A late slow climb cut by the horizon ends 12-19% of the way back from a plateau
+        near 0.23 (start 2.7), tripled, under 30-60% per-step noise: ``end_frac`` of a noise-floored
+        best misses it half the time; its plateau, read as its end is read, does not."""
+        low, n = self._low_window, self._low_window_n
+        ended = max(end, self.final_level()[0])  # a rising end at its fitted line, as the ``stable`` test
+        k = len(self._end_points(self.end_rows))
+        if not (0 < low < math.inf and ended > 0 and n and k) or ended < self.double_ratio * low:
+            return False
+        if ended - low < self.climb_frac * (self._start - low):
+            return False
+        return math.log(ended / low) > 3 * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n)
 
     def _spike_at_end(self) -> bool:
         """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
