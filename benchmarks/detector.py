@@ -133,8 +133,8 @@ def score(rs) -> dict:
                 hits += 1
                 delays.append(r["at"] - r["truth"])
                 excess.append(r["at"] - r["truth"] - r["gap"])
-                if r["expect"] == DIVERGED and r["climb"] is not None:
-                    within.append(abs(r["climb"] - r["truth"]) <= max(50, r["gap"]))
+                if r["expect"] == DIVERGED:  # (a diverged verdict with no climb start is not within)
+                    within.append(r["climb"] is not None and abs(r["climb"] - r["truth"]) <= max(50, r["gap"]))
         else:
             hits += r["kind"] != STABLE
     return {

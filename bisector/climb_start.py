@@ -77,7 +77,9 @@ class _ClimbStart:
     def _climb_start(self) -> int | None:
         """Where the window's fitted line (a sparse log's: parabola) crosses ``best + climb_frac * descent``."""
         if self._cross is None:
-            return self._last_cross
+            # no window open now: where the last one opened; judged only at finish with no window ever
+            # opened, the best (the climb began after it; a probe before it is before the climb)
+            return self._last_cross if self._last_cross is not None else self._best_step
         sparse = 2 * self.interval > self.median_steps  # the points themselves are watched, not a median
         best = self._best - 0.5 * (self._best - self._best_low) if sparse else self._best
         thr = best + self.climb_frac * (self._start - best)
