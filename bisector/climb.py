@@ -201,7 +201,8 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
             return _RUNNING
         if self._start != self._start:
             self._start = sorted(self._head)[len(self._head) // 2]
-        self._track_low_window(step)
+        if step >= self._low_next:
+            self._track_low_window(step)
         m3 = value if a != a else a if (a - b) * (a - value) <= 0 else b if (b - a) * (b - value) <= 0 else value
         # the climb is watched on the median of 3 points when they are close enough in steps to be one
         # moment; further apart (a sparse log) the median would cost a whole interval, so the point itself

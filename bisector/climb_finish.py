@@ -75,12 +75,15 @@ class _EndRules:
         count: ``_doubled_at_end``'s baseline, read the way the end is read. Every 50 steps the slow
         EMA still lags the descent when a late climb begins, and the streaming best sits a few single-row
         noises above the plateau (``floor_sigmas``); the median of the same span as the end does
-        neither. Read every fifth of that span (O(1) per point on a dense log)."""
-        if step < self._low_next:
-            return
+        neither. Read every half span (windows overlapping by half: O(1) per point on a dense log)."""
         span = max(self.end_steps, 5 * self.interval)
-        self._low_next = step + span / 5
-        vals = sorted(v for s, v in self._tail if s > step - span)
+        self._low_next = step + span / 2
+        vals = []
+        for s, v in reversed(self._tail):
+            if s <= step - span:
+                break
+            vals.append(v)
+        vals.sort()
         k = len(vals)
         if k >= self.end_rows:
             med = (vals[(k - 1) // 2] + vals[k // 2]) / 2
