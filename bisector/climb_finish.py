@@ -343,6 +343,9 @@ class _EndRules:
             return False
         if ended - low < self.climb_frac * (self._start - low):
             return False
+        last = sorted(v for _, v in list(self._tail)[-self.end_rows:])
+        if last[len(last) // 2] < self.double_ratio * low:
+            return False  # (the last rows, not one: a spike's first row tilts a line through a few rows)
         return math.log(ended / low) > 3 * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n)
 
     def _spike_at_end(self) -> bool:

@@ -292,3 +292,14 @@ def test_climb_start_of_a_fast_turn_every_50_steps_is_not_held_at_the_medians_be
     values = [c * math.exp(0.03 * rng.gauss(0, 1)) for c in clean]
     v = classify([(s, values[s - 1]) for s in range(1, 701, 50)])
     assert v.kind == DIVERGED and abs(v.climb_start_step - truth) <= 50, (v.climb_start_step, truth)
+
+
+def test_a_healthy_run_whose_last_row_is_a_spike_is_stable():
+    """Benchmark generator A's healthy run (dev seed 23), logged irregularly: the loss sits at 0.13, and
+    the last row is a spike's first row (0.33), after a 17-step gap. A line through the end's 4 rows
+    rises to 0.31, twice the plateau: the first version of ``_doubled_at_end`` called it diverged. The
+    median of the last 3 rows must be doubled too, as one row is no end level."""
+    path = Path(__file__).resolve().parent / "data" / "healthy_irregular_last_row_spike.csv"
+    rows = [(int(s), float(v)) for s, v in (ln.split(",") for ln in path.read_text().split()[1:])]
+    assert rows[-1][1] > 2 * rows[-2][1]
+    assert classify(rows).kind == STABLE
