@@ -49,6 +49,12 @@ from dataclasses import replace
 from .curve_verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
 
 
+def _median(vals: list[float]) -> float:
+    """The median of sorted ``vals`` (of an even count, the mean of the middle two); nan if empty."""
+    k = len(vals)
+    return (vals[(k - 1) // 2] + vals[k // 2]) / 2 if vals else math.nan
+
+
 class _EndRules:
     """Mixed into ``ClimbDetector``; uses its state (``_start``, ``_best``, ``_tail``, ...)."""
 
@@ -86,21 +92,15 @@ class _EndRules:
                 break
             vals.append(v)
         vals.sort()
-        k = len(vals)
-        if k >= self.end_rows:
-            med = (vals[(k - 1) // 2] + vals[k // 2]) / 2
-            if med < self._low_window:
-                self._low_window, self._low_window_n = med, k
+        if len(vals) >= self.end_rows and _median(vals) < self._low_window:
+            self._low_window, self._low_window_n = _median(vals), len(vals)
 
     def opening_level(self) -> tuple[float, int]:
         """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
         the first 5 or 50 steps hold one row, and one heavy-tailed first row (or one written at a
         swing's crest) is not a start; three rows are, whatever the cadence."""
         vals = sorted(self._opening)
-        if not vals:
-            return math.inf, 0
-        k = len(vals)
-        return (vals[(k - 1) // 2] + vals[k // 2]) / 2, k
+        return (_median(vals), len(vals)) if vals else (math.inf, 0)
 
     def _where_started(self, start: float, lowest: bool = True) -> tuple[float, int]:
         """(level, points) where the run started, from ``start`` (the first ``start_steps``),
@@ -197,9 +197,7 @@ class _EndRules:
     def end_level(self, at_least: int | None = None) -> float:
         """The median of ``_end_points`` (of an even count, the mean of the middle two: of two points,
         one of them noisy, the higher is no level)."""
-        vals = sorted(self._end_points(at_least))
-        k = len(vals)
-        return (vals[(k - 1) // 2] + vals[k // 2]) / 2 if vals else math.nan
+        return _median(sorted(self._end_points(at_least)))
 
     def failing_now(self, back: float = 0.3, explode: float = 3.0) -> str | None:
         """Why the curve seen so far is already failing, or None: for a run that crashed before its
@@ -339,7 +337,7 @@ class _EndRules:
         low, n = self._low_window, self._low_window_n
         ended = max(end, self.final_level()[0])  # a rising end at its fitted line, as the ``stable`` test
         k = len(self._end_points(self.end_rows))
-        if not (0 < low < math.inf and ended > 0 and n and k) or ended < self.double_ratio * low:
+        if not 0 < low < math.inf or ended < self.double_ratio * low:
             return False
         if ended - low < self.climb_frac * (self._start - low):
             return False
