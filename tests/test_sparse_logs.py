@@ -99,13 +99,13 @@ def test_real_late_slow_climb_at_the_horizon_is_diverged():
     assert v.severity >= 0.15
 
 
-def _means(values: list[float], cadence: int) -> list[tuple[int, float]]:
+def means(values: list[float], cadence: int) -> list[tuple[int, float]]:
     """The mean since the last row at every ``cadence``-th step (Hugging Face's ``loss``)."""
     return [(s, sum(values[s - cadence:s]) / cadence) for s in range(cadence, len(values) + 1, cadence)]
 
 
 @pytest.mark.parametrize("cadence", [20, 25, 50])
-@pytest.mark.parametrize("log", [every, _means])
+@pytest.mark.parametrize("log", [every, means])
 def test_real_late_slow_climb_logged_sparsely_is_diverged_at_the_horizon(cadence, log):
     """The same late slow climb logged every 20-50 steps: too few rows after its start to confirm while
     streaming, and its end only ~12% of the way back from the noise-floored best, so v3 called it
@@ -270,7 +270,7 @@ def test_climb_start_of_a_mean_logged_log_every_50_steps_is_not_read_late(power)
         values = [c * math.exp(0.04 * rng.gauss(0, 1)) for c in clean]
         best = min(clean[:600])
         truth = next(t for t in range(600, 2001) if clean[t - 1] > best + 0.1 * (clean[0] - best))
-        v = classify([(s, sum(values[s - 50:s]) / 50) for s in range(50, 2001, 50)])
+        v = classify(means(values, 50))
         assert v.kind == DIVERGED
         errors.append(v.climb_start_step - truth)
     assert all(abs(e) <= 50 for e in errors), errors
