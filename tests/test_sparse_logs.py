@@ -104,15 +104,16 @@ def means(values: list[float], cadence: int) -> list[tuple[int, float]]:
     return [(s, sum(values[s - cadence:s]) / cadence) for s in range(cadence, len(values) + 1, cadence)]
 
 
-@pytest.mark.parametrize("cadence", [20, 25, 50])
+@pytest.mark.parametrize("cadence", [10, 20, 25, 50])
 @pytest.mark.parametrize("log", [every, means])
 def test_real_late_slow_climb_logged_sparsely_is_diverged_at_the_horizon(cadence, log):
-    """The same late slow climb logged every 20-50 steps: too few rows after its start to confirm while
+    """The same late slow climb logged every 10-50 steps: too few rows after its start to confirm while
     streaming, and its end only ~12% of the way back from the noise-floored best, so v3 called it
-    stable (every 50 steps as values and means; every 20 and 25 as values). It ends at 2-3 times its
-    plateau (``_doubled_at_end``); the healthy run logged alike stays ``stable``."""
+    stable (every 50 steps as values and means; every 10, 20 and 25 as values). It ends at 2-3 times its
+    plateau (``_doubled_at_end``); the healthy run logged alike stays ``stable``. Every 10 steps as
+    values the rows' noise is ~57% and the end sits 2.6 standard errors above the plateau: ``double_z``."""
     v = classify(log(real("late seed 0"), cadence))
-    assert v.kind == DIVERGED and v.detected_at_step == 1200
+    assert v.kind == DIVERGED and v.detected_at_step <= 1200  # (as means every 10 steps it streams)
     assert classify(log(real("good seed 0"), cadence)).kind == STABLE
 
 
