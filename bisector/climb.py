@@ -211,7 +211,14 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
             # a jump (a rise of jump_frac of the descent over the last two points within jump_steps, out of a
             # level that was not already rising) is how a spike starts: a climb is confirmed only ``hold``
             # steps after the last one (spikes stacked on spikes look like a climb for a while)
-            noise = math.sqrt(self._prior) if self._cross is not None else self._noise  # not the jump's own
+            noise = self._noise
+            if self._cross is not None:  # not the jump's own: the noise before the window; a positive loss's
+                # noise scales with it, so beyond twice the window's first level it scales with the level
+                # (a climb to 20x its best "jumped" on every noisy point and never confirmed; a spike
+                # stacked on a spike, under 2x, still jumps)
+                noise = math.sqrt(self._prior)
+                if self._wlevel0 > 0 < self._level:
+                    noise *= max(1.0, self._level / self._wlevel0 / 2)
             need = max(4 * noise, self.jump_frac * (self._start - self._best))
             rise = self._rise(step, m3)
             if rise > need and self._last_rise <= need:

@@ -240,3 +240,17 @@ def test_a_per_step_log_counts_one_point_per_two_steps_as_evidence(family, seed)
     assert stopped_at(values) is None
     det = ClimbDetector(indep_steps=0, t_spike=0)  # every point independent (and no spike gate): the old rule
     assert any(det.update(step, v).final for step, v in enumerate(values))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_fast_climb_to_many_times_its_best_stops_the_trial(seed):
+    """A loss that falls from 200 to 4.5, then climbs back to 440 within 50 steps under 10% noise: at
+    100 times the level where the window opened, its noisy points rose by more than the jump bar, set
+    from the noise *before* the window, every few steps. Each such "jump" restarted the hold, so the
+    streaming test never confirmed it and the trial ran to its end (1,200 steps more)."""
+    climb = [4.5 + (440.0 - 4.5) * min(1.0, k / 50) for k in range(1, 1201)]
+    det = ClimbDetector()
+    stopped = next((s for s, x in enumerate(noisy(decay(800, 200.0, 4.5, 80.0) + climb, 0.1, seed))
+                    if det.update(s, x).final), None)
+    assert stopped is not None and stopped < 900, stopped
+    assert det.finish().kind == DIVERGED and 790 <= det.finish().climb_start_step <= 820
