@@ -32,7 +32,8 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   constant is a bounce (a warmup bump after a fast first drop), not a climb. A spike jumps, then stays flat
   or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
   within ``jump_steps``) restarts the ``hold`` and must not be followed by a fall,
-  so spikes stacked on spikes do not look like a climb. Spikes smaller than a jump
+  so spikes stacked on spikes do not look like a climb (a slope past ``t_sure``
+  waits a quarter of the hold: a steep climb's noisy rises cross the bar too). Spikes smaller than a jump
   stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike`` a window
   that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
   falls and is never confirmed, a climb's t keeps growing. So does a row ``fall_sigmas``
@@ -89,7 +90,9 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         recovered_cap: int = 150,
         spread_steps: float = 200.0,
         fall_sigmas: float = 2.0,
+        t_sure: float = 15.0,
     ):
+        self.t_sure = t_sure
         self.fall_sigmas = fall_sigmas
         self.spread_steps = spread_steps
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
@@ -208,22 +211,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         # moment; further apart (a sparse log) the median would cost a whole interval, so the point itself
         m = m3 if step - self._steps[0] <= self.median_steps else value
         if self._best < math.inf:
-            # a jump (a rise of jump_frac of the descent over the last two points within jump_steps, out of a
-            # level that was not already rising) is how a spike starts: a climb is confirmed only ``hold``
-            # steps after the last one (spikes stacked on spikes look like a climb for a while)
-            noise = self._noise
-            if self._cross is not None:  # not the jump's own: the noise before the window; a positive loss's
-                # noise scales with it, so beyond twice the window's first level it scales with the level
-                # (a climb to 20x its best "jumped" on every noisy point and never confirmed; a spike
-                # stacked on a spike, under 2x, still jumps)
-                noise = math.sqrt(self._prior)
-                if self._wlevel0 > 0 < self._level:
-                    noise *= max(1.0, self._level / self._wlevel0 / 2)
-            need = max(4 * noise, self.jump_frac * (self._start - self._best))
-            rise = self._rise(step, m3)
-            if rise > need and self._last_rise <= need:
-                self._jump_at, self._after = step, [0.0] * 5
-            self._last_rise = rise
+            self._watch_jump(step, m3)  # (``climb_spikes.py``)
         self._recent.append((step, m3))
         alpha = _decay(dt, self.smooth)
         level = self._level + alpha * (m - self._level)
@@ -287,8 +275,15 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         if self._above_since is None:
             self._above_since, self._above_n = step, 0
         self._above_n += 1
-        if self._w < self.min_points or t < self.hold or step - self._jump_at < self.hold:
+        if self._w < self.min_points or t < self.hold:
             return _RUNNING
+        if step - self._jump_at < self.hold:
+            # a steep, steady climb's noisy rises keep crossing the jump bar, each restarting the hold;
+            # a slope as sure as ``t_sure`` waits only a quarter of it after a jump (healthy runs stopped
+            # on dev seeds 0-43 reached t 13.4; a bar of 10 stopped one more)
+            fit = self._fit() if step - self._jump_at >= self.hold / 4 else None
+            if fit is None or fit[0] < self.t_sure * fit[1]:
+                return _RUNNING
         if self._above_n < 2 and dt > 2 * self.interval:
             return _RUNNING  # the first point after a lost chunk: its rise cannot be told from a spike alone
         if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2

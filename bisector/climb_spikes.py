@@ -43,6 +43,25 @@ class _SpikeGate:
         fall -= 5 * self._noise * math.sqrt(alpha / (2 - alpha))  # a noisy level's dips over a long window
         return fall > self.spike_fall * max(top - h[0][2], 1e-300)
 
+    def _watch_jump(self, step: int, m3: float) -> None:
+        """A jump (a rise of ``jump_frac`` of the descent, or of 4 noise sigmas, over the last two points
+        within ``jump_steps``, out of a level that was not already rising) is how a spike starts: a climb
+        is confirmed only ``hold`` steps after the last one (spikes stacked on spikes look like a climb
+        for a while). Inside a window the noise is not the jump's own but the noise before the window;
+        a positive loss's noise grows with it, so beyond twice the window's first level it is scaled
+        with the level (a climb to 20x its best "jumped" on every noisy point and never confirmed; a
+        spike stacked on a spike, under 2x, still jumps)."""
+        noise = self._noise
+        if self._cross is not None:
+            noise = math.sqrt(self._prior)
+            if self._wlevel0 > 0 < self._level:
+                noise *= max(1.0, self._level / self._wlevel0 / 2)
+        need = max(4 * noise, self.jump_frac * (self._start - self._best))
+        rise = self._rise(step, m3)
+        if rise > need and self._last_rise <= need:
+            self._jump_at, self._after = step, [0.0] * 5
+        self._last_rise = rise
+
     def _rise(self, step: int, m3: float) -> float:
         """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""
         before = [v for s, v in self._recent if s >= step - self.jump_steps]

@@ -7,7 +7,8 @@ the reference tagger's per-step train CE, cut from the benchmark's cache
 ``tests/data/tagger_curves.json.gz``: ``sum seed 2`` (corpus v2 + CRF ``sum``:
 2.7 -> 0.66 by step 232 -> 16 at step 2000), ``late seed 0`` (corpus v2 with 35%
 orphan rows + per-sequence CRF weight 0.2, to the 1200-step horizon: 0.2 around
-step 700 -> 0.6 at the end) and ``good seed 0``.
+step 700 -> 0.6 at the end), ``bad seed 1`` (the bad recipe: corpus v2 + per-sequence CRF,
+a steep climb from step ~150) and ``good seed 0``.
 """
 
 from __future__ import annotations
@@ -304,3 +305,16 @@ def test_a_healthy_run_whose_last_row_is_a_spike_is_stable():
     rows = [(int(s), float(v)) for s, v in (ln.split(",") for ln in path.read_text().split()[1:])]
     assert rows[-1][1] > 2 * rows[-2][1]
     assert classify(rows).kind == STABLE
+
+
+@pytest.mark.parametrize("log", [every, means])
+def test_a_steep_climb_logged_every_5_steps_stops_about_when_the_per_step_log_does(log):
+    """The tagger's bad recipe (seed 1) stops at step 200 when logged every step. Every 5 steps its noisy
+    rises up the steep climb crossed the jump bar every 15-40 steps, and each crossing restarted the
+    40-step hold: it stopped at step 335 (values) or 285 (means), though its slope was already past
+    t 20. A slope past ``t_sure`` waits a quarter of the hold after a jump."""
+    values = real("bad seed 1")
+    per_step = classify(enumerate(values, start=1))
+    v = classify(log(values, 5))
+    assert per_step.kind == v.kind == DIVERGED
+    assert v.detected_at_step <= per_step.detected_at_step + 60, (v.detected_at_step, per_step.detected_at_step)
