@@ -5,7 +5,8 @@ stacked within ~100 steps, each below the jump's bar, read as a ramp whose
 slope is significant but only just (t 4-6), and stopping a healthy trial on
 them is the one mistake early stopping must not make. So while the slope is
 marginal a window that looks like spikes waits: a recovering spike falls and
-is never confirmed, while a climb's t keeps growing past ``t_spike``.
+is never confirmed, while a climb's t keeps growing past ``t_spike``. A spike
+starts with a jump (``_watch_jump``), and each jump restarts the climb's hold.
 """
 
 from __future__ import annotations
