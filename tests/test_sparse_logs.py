@@ -114,7 +114,11 @@ def test_real_late_slow_climb_logged_sparsely_is_diverged_at_the_horizon(cadence
     plateau (``_doubled_at_end``); the healthy run logged alike stays ``stable``. Every 10 steps as
     values the rows' noise is ~57% and the end sits 2.6 standard errors above the plateau: ``double_z``."""
     v = classify(log(real("late seed 0"), cadence))
-    assert v.kind == DIVERGED and v.detected_at_step <= 1200  # (as means every 10 steps it streams)
+    assert v.kind == DIVERGED and 950 <= v.climb_start_step <= 1100
+    if log is means and cadence == 10:  # means over 10 steps are quiet enough to confirm before the horizon
+        assert v.climb_start_step < v.detected_at_step < 1200
+    else:
+        assert v.detected_at_step == 1200
     assert classify(log(real("good seed 0"), cadence)).kind == STABLE
 
 
