@@ -96,9 +96,10 @@ class _EndRules:
             if s <= step - span:
                 break
             vals.append(v)
-        vals.sort()
-        if len(vals) >= self.end_rows and _median(vals) < self._low_window:
-            self._low_window, self._low_window_n = _median(vals), len(vals)
+        if len(vals) >= self.end_rows:
+            med = _median(sorted(vals))
+            if med < self._low_window:
+                self._low_window, self._low_window_n = med, len(vals)
 
     def opening_level(self) -> tuple[float, int]:
         """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
