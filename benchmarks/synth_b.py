@@ -152,6 +152,8 @@ def curve(rng: np.random.Generator, family: str) -> Curve:
                 dur = min(dur, n - onset)
             _climb(rng, clean, onset, dur, best + rng.uniform(0.4, 3.0) * back)
         truth = climb_start(clean, start, onset + 1)
+        if back < 0.05 * start:  # a delayed descent had not begun where the climb was put: the loss never
+            expect, truth = "flat", None  # came down, so it cannot climb back (about 1 curve per seed)
     values = clean * _noise(rng, n) * _spikes(rng, n, rate)
     if family == "B nan/inf":
         at = int(rng.uniform(0.2, 0.95) * n)
