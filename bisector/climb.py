@@ -16,7 +16,9 @@ skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
   point. Severity ``(level - best) / (start - best)`` is scale-free.
 * A divergence needs a real descent first (``min_descent`` of the start, above
   the noise, and a slow EMA that came down too, so a swing or a warmup bump is
-  not one), then a level above ``best + climb_frac * descent`` (the window opens;
+  not one; or a smaller one, a sparse log's first row written after most of it,
+  then a level ``min_descent`` above the start: ``_risen``), then a level above
+  ``best + climb_frac * descent`` (the window opens;
   it closes only below half that). Inside the window, after ``hold`` steps and
   ``min_points`` points, at least ``rise`` of the way back and near its highest
   since the window opened, the least-squares slope of the points must be
@@ -231,7 +233,7 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
             self._best_low, self._best_raw = self._low, value
             self._clear_window()
             return _RUNNING
-        if not self._descended():
+        if not self._descended() and not self._risen(level):
             if self._cross is not None:  # a spike's own spread can hide the descent: its top still counts
                 self._wmax = max(self._wmax, level)
             return _RUNNING
@@ -345,6 +347,21 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         if descent <= self.min_descent * abs(start) or descent <= 4 * self._dev:
             return False
         return start - self._slow_min > self.trend * abs(start)
+
+    def _dipped(self) -> bool:
+        """Some descent, if less than ``_descended`` asks: the best ``trend`` of the start below it, and
+        more than the level's noise (a loss that only rose never came down: ``flat``)."""
+        return self._start - self._best > max(self.trend * abs(self._start), 4 * self._dev)
+
+    def _risen(self, level: float) -> bool:
+        """A descent too small for ``_descended`` (a sparse log's first row came after most of it), then a
+        level ``min_descent`` above the start: the loss got worse than where it started, which no
+        healthy run does after it came down. The slow EMA came down too, and at most one swing so far:
+        an oscillation's first swing up from a trough is no climb."""
+        start = self._start
+        if not self._dipped() or start - self._slow_min <= self.trend * abs(start) or self._swings > 1:
+            return False
+        return level - start > max(self.min_descent * abs(start), 4 * self._noise)
 
     def _phase_pending(self) -> bool:
         """True once, at the first point at or after the phase switch."""

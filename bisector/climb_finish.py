@@ -6,7 +6,9 @@ it stops:
 
 * ``flat``: it never came down: its lowest level (the slow EMA's lowest point,
   or its end) is within ``flat_descent`` of where it started, or within three
-  times that start's own noise. Where it started is the lowest of the median of
+  times that start's own noise (but a run that dipped, too briefly for the
+  slow EMA, and ends ``min_descent`` above its highest start estimate got
+  worse: ``diverged``). Where it started is the lowest of the median of
   the first ``start_steps``, the median of the first ``early_steps`` (five
   points at least) and, where that window is too sparse, the median of the
   first 3 rows (unless the first row is ``min_descent``, or ``first_sigmas``
@@ -108,7 +110,7 @@ class _EndRules:
         vals = sorted(self._opening)
         return (_median(vals), len(vals)) if vals else (math.inf, 0)
 
-    def _where_started(self, start: float, lowest: bool = True) -> tuple[float, int]:
+    def _where_started(self, start: float, lowest: bool | None = True) -> tuple[float, int]:
         """(level, points) where the run started, from ``start`` (the first ``start_steps``),
         ``early_level`` (the first ``early_steps``, 5 points at least) and ``opening_level`` (the first
         3 rows, while the first row is less than ``min_descent`` above them: a larger drop is a descent
@@ -119,7 +121,8 @@ class _EndRules:
         opening rows count there only where the early window is too sparse for ``early_level``
         (during a warmup bump three rows of a dense log can sit below where the run started). Else
         (is the end below the start?): their lower median, the middle one where they disagree (a lone
-        low first row before a warmup bump, one high first row of a sparse log)."""
+        low first row before a warmup bump, one high first row of a sparse log). None (is the end
+        above the start?): the highest (a lone low first row is no start to rise from)."""
         est = [(start, max(len(self._head), 1))]
         early = self.early_level()
         if early < math.inf:
@@ -128,7 +131,7 @@ class _EndRules:
         if opening < math.inf and not self._first_row_fell(opening) and (not lowest or early == math.inf):
             est.append((opening, n))
         est.sort(key=lambda e: e[0])
-        return est[0] if lowest else est[(len(est) - 1) // 2]
+        return est[0] if lowest else est[-1] if lowest is None else est[(len(est) - 1) // 2]
 
     def _first_row_fell(self, opening: float) -> bool:
         """Whether the first row is a descent inside the first interval, not a noisy first row: it is
@@ -253,7 +256,10 @@ class _EndRules:
             kind = DIVERGED
             self.judged_at_end = True
         elif not descended and begun:
-            kind = FLAT
+            # no descent clear in its rows (it fell inside the first interval, or too briefly for the slow
+            # EMA), but some, and it ends clearly above where it started: it got worse, not ``flat``
+            kind = DIVERGED if self._dipped() and self._ends_below_start(start, above=True) else FLAT
+            self.judged_at_end = kind == DIVERGED
         elif begun and not self._ends_below_start(start, lowest=False) and not self._spike_at_end():
             # it came down, but its end is not clearly below where it started: never ``stable``
             kind = self._back_to_start()
@@ -286,27 +292,34 @@ class _EndRules:
         return self._below_start(start, low, self._rel_noise * abs(low) * math.sqrt(a / (2 - a))) \
             or self._ends_below_start(start)
 
-    def _ends_below_start(self, start: float, lowest: bool = True) -> bool:
+    def _ends_below_start(self, start: float, lowest: bool = True, above: bool = False) -> bool:
         """Whether the end (``end_level``, at its own standard error) is clearly below where the run
         started. A run whose end is not is never ``stable``: whatever its best was, it finished where
-        it began (a flat run read from a high first row, a swing that ends at a crest)."""
+        it began (a flat run read from a high first row, a swing that ends at a crest). ``above``:
+        whether it is that clearly *above* it instead (and not inside a spike)."""
         if not lowest:  # is it ``stable``: where it ended, a rise at the end included
             return self._below_start(start, *self.final_level(), lowest)
-        end, n_end = self.end_level(), len(self._end_points())
-        return self._below_start(start, end, 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1)), lowest)
+        at_least = self.end_rows if above else None  # (a rise is read from ``end_rows`` rows: no lone spike)
+        end, n_end = self.end_level(at_least), len(self._end_points(at_least))
+        sd = 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1))
+        if above:
+            return self._below_start(start, end, sd, lowest=False, above=True) and not self._spike_at_end()
+        return self._below_start(start, end, sd, lowest)
 
-    def _below_start(self, start: float, low: float, low_sd: float, lowest: bool = True) -> bool:
+    def _below_start(self, start: float, low: float, low_sd: float, lowest: bool = True, above: bool = False) -> bool:
         """``low`` is below where the run started (``_where_started``) by ``flat_descent`` of it plus two
         of ``low``'s standard deviations, and by three times the combined noise of the two levels, the
         start's measured while the loss had not moved yet (a loss near zero is relatively far noisier
         than its start, so the noise at the end would excuse a real descent); a fall of ``min_descent``
-        is clear whatever the noise."""
-        early, k = self._where_started(start, lowest)
+        is clear whatever the noise. ``above``: that far above it instead."""
+        early, k = self._where_started(start, None if above else lowest)
         still = sorted(self._still)
         rel = still[len(still) // 2] / 1.65 if len(still) >= 5 else 0.0
         noise = 1.25 * rel * abs(early) / math.sqrt(k)
         margin = max(self.flat_descent * abs(early) + 2 * low_sd,
                      min(3 * math.hypot(noise, low_sd), self.min_descent * abs(early)))
+        if above:  # (a flat run drifts a few percent; a rise is clear from ``min_descent`` only)
+            return low - early > max(margin, 3 * math.hypot(noise, low_sd), self.min_descent * abs(early))
         return early - low > margin
 
     def _back_to_start(self) -> str:
@@ -315,7 +328,7 @@ class _EndRules:
         (``_descended``), else ``flat`` (a dip of the slow EMA on noise is no descent)."""
         if self._swings >= 4:
             return OSCILLATING
-        return DIVERGED if self._descended() else FLAT
+        return DIVERGED if self._descended() or self._ends_below_start(self._start, above=True) else FLAT
 
     def _back_at_end(self, end: float) -> bool:
         """After a real descent: a climb the streaming test was about to confirm, or an end more than

@@ -4,7 +4,9 @@ Each case is a small synthetic curve, three noise seeds each: a flat run whose
 first rows are high (it must be ``flat``, not a descent), a healthy run that
 ends inside a transient spike (``stable``) beside one that ends high for longer
 than a spike lasts or still climbing (``diverged``), a climb on a sparse log
-cut by the horizon, and a small descent that comes back more than half way.
+cut by the horizon, a small descent that comes back more than half way, and
+a dip too brief for the slow average that ends far above its start (one
+benchmark curve).
 """
 
 from __future__ import annotations
@@ -234,3 +236,33 @@ def test_a_real_fix_with_heavy_tailed_rows_and_two_high_last_rows_is_stable():
     for step, value in pts:
         assert not det.update(step, value).final
     assert det.finish().kind == STABLE
+
+
+def test_a_run_whose_brief_dip_the_slow_average_missed_and_that_ends_at_twice_its_start_is_diverged():
+    """Benchmark generator B, dev seed 0, run 300 ("B slow climb"): the loss sits near its start for 580
+    steps (a spike at ~400 among them), dips to half of it by step 655 and climbs straight back to twice its
+    start. The dip was too brief for the slow average to come down (8.6%, under ``trend``), so the rows showed
+    no descent, and a run that ends at twice its start was called ``flat`` at every cadence. It came down
+    (its best is 38% below its start) and ended far above where it began: ``diverged``."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import detector as bench
+
+    curve = bench.cases(0, 40, False)[300]
+    assert curve.family == "B slow climb"
+    assert curve.clean[-1] > 1.9 * curve.start and min(curve.clean) < 0.5 * curve.start
+    values = [float(v) for v in curve.values]
+    for cadence in (1, 10, 50):
+        v = classify(rows(values, cadence))
+        assert v.kind == DIVERGED, (cadence, v)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_run_that_only_rises_from_where_it_started_is_still_flat(seed):
+    """The other side of the rule above: a loss that rises from its first step to 2.5 times its start, with
+    no dip first, never came down: ``flat`` (the vocabulary's "never descended"), not ``diverged``."""
+    rng = random.Random(seed)
+    values = [(0.5 + 0.0005 * t) * math.exp(0.03 * rng.gauss(0, 1)) for t in range(1, 3001)]
+    for cadence in (1, 50):
+        assert classify(rows(values, cadence)).kind == FLAT

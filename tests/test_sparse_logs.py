@@ -322,3 +322,21 @@ def test_a_steep_climb_logged_every_5_steps_stops_about_when_the_per_step_log_do
     v = classify(log(values, 5))
     assert per_step.kind == v.kind == DIVERGED
     assert v.detected_at_step <= per_step.detected_at_step + 60, (v.detected_at_step, per_step.detected_at_step)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_climb_whose_descent_fell_inside_the_first_interval_stops_the_trial(seed):
+    """Every 50 steps from step 50, a loss that falls from 4.4 to 0.9 within its first ~60 steps, so the
+    first row (1.12) shows only a fifth of the descent, less than ``min_descent``; at step 1200 it climbs to
+    3.0 (2.7 times that first row) over 300 steps. The streaming test waited for a descent it never saw:
+    the trial ran to its end and was called ``flat`` (seed 3) or ``diverged`` at finish with its climb
+    start at the best (seeds 1, 2). A level ``min_descent`` above the start after a smaller descent is a
+    climb too: it stops the trial, with the climb start at the climb's onset."""
+    rng = random.Random(seed)
+    clean = [0.9 + 3.5 * math.exp(-t / 18) + 2.1 * min(1.0, max(0, t - 1200) / 300) for t in range(1, 2501)]
+    values = [c * math.exp(0.03 * rng.gauss(0, 1)) for c in clean]
+    det = ClimbDetector()
+    stopped = next((s for s, x in every(values, 50) if det.update(s, x).final), None)
+    assert stopped is not None and stopped <= 1450, stopped
+    v = det.finish()
+    assert v.kind == DIVERGED and abs(v.climb_start_step - 1200) <= 50, v
