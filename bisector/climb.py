@@ -3,7 +3,8 @@
 Users log every step, every 10 or 50, or irregularly, so every time constant
 here is in *steps* and adapts to the logging interval seen so far (``interval``:
 the median of the last 9 step gaps); a replayed step (a resumed log) is
-skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``):
+skipped. Why each rule (the end-of-run rules are in ``climb_finish.py``, where a
+run started in ``climb_origin.py``):
 
 * Outliers: a median of 3 points removes one bad batch or row; it is used
   when the 3 points lie within ``median_steps`` (one moment), else a sparse
@@ -50,12 +51,13 @@ import math
 from collections import deque
 
 from .climb_finish import _EndRules
+from .climb_origin import _Origin
 from .climb_spikes import _decay, _SpikeGate
 from .climb_start import _ClimbStart
 from .curve_verdict import _RUNNING, DIVERGED, FAILURES, Verdict, _Stream
 
 
-class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
+class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
     """Descent, then a sustained climb back toward the start (lower is better). O(1) per point."""
 
     def __init__(
@@ -340,28 +342,6 @@ class ClimbDetector(_EndRules, _SpikeGate, _ClimbStart, _Stream):
         span = (self._last_step or 0) - self._cross if self._cross is not None else 0
         inflate = w / min(w, 1.0 + span / self.indep_steps) if independent and self.indep_steps > 0 else 1.0
         return slope, math.sqrt(max(var, 1e-300) * inflate / sxx)
-
-    def _descended(self) -> bool:
-        """A real descent: a clear share of the start, above the noise, and not a swing."""
-        start, descent = self._start, self._start - self._best
-        if descent <= self.min_descent * abs(start) or descent <= 4 * self._dev:
-            return False
-        return start - self._slow_min > self.trend * abs(start)
-
-    def _dipped(self) -> bool:
-        """Some descent, if less than ``_descended`` asks: the best ``trend`` of the start below it, and
-        more than the level's noise (a loss that only rose never came down: ``flat``)."""
-        return self._start - self._best > max(self.trend * abs(self._start), 4 * self._dev)
-
-    def _risen(self, level: float) -> bool:
-        """A descent too small for ``_descended`` (a sparse log's first row came after most of it), then a
-        level ``min_descent`` above the start: the loss got worse than where it started, which no
-        healthy run does after it came down. The slow EMA came down too, and at most one swing so far:
-        an oscillation's first swing up from a trough is no climb."""
-        start = self._start
-        if not self._dipped() or start - self._slow_min <= self.trend * abs(start) or self._swings > 1:
-            return False
-        return level - start > max(self.min_descent * abs(start), 4 * self._noise)
 
     def _phase_pending(self) -> bool:
         """True once, at the first point at or after the phase switch."""

@@ -5,24 +5,17 @@ before the evidence arrives. These rules judge what the curve looks like when
 it stops:
 
 * ``flat``: it never came down: its lowest level (the slow EMA's lowest point,
-  or its end) is within ``flat_descent`` of where it started, or within three
-  times that start's own noise (but a run that dipped, too briefly for the
-  slow EMA, and ends ``min_descent`` above its highest start estimate got
-  worse: ``diverged``). Where it started is the lowest of the median of
-  the first ``start_steps``, the median of the first ``early_steps`` (five
-  points at least) and, where that window is too sparse, the median of the
-  first 3 rows (unless the first row is ``min_descent``, or ``first_sigmas``
-  of its noise, above them: ``_first_row_fell``): one
-  outlier first row (every 50 steps as means, the first row at step 1 is one
-  step's value), or a few correlated high ones, is not a descent.
+  or its end) is not clearly below where it started (``climb_origin.py``:
+  where a log started, and what "clearly" is). But a run that dipped, too
+  briefly for the slow EMA, and ends ``min_descent`` above its highest start
+  estimate got worse: ``diverged``.
 * ``oscillating``: at least 4 large swings around the slow EMA and no
   downward trend (checked first: an oscillation ends wherever a swing left it).
   The trend is measured from the first rows, which a swing may have written at
   a crest, so it must exceed ``trend`` plus the end's own swing (``_end_swing``:
   its rows' interquartile spread, net of noise).
 * Never ``stable`` unless the end is clearly below where the run started (the
-  lower median of those three estimates, three combined standard errors or
-  ``min_descent``; the end is the line through its rows at the last step where
+  lower median of the start estimates; the end is the line through its rows at the last step where
   they rise significantly, a swing ending above its start from a trough, else
   their median): a run that came down and ended where it began is
   ``oscillating`` if it swung, ``diverged`` after a real descent, else ``flat``
@@ -48,13 +41,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from .climb_origin import _median
 from .curve_verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
-
-
-def _median(vals: list[float]) -> float:
-    """The median of sorted ``vals`` (of an even count, the mean of the middle two); nan if empty."""
-    k = len(vals)
-    return (vals[(k - 1) // 2] + vals[k // 2]) / 2 if vals else math.nan
 
 
 class _EndRules:
@@ -62,12 +50,6 @@ class _EndRules:
 
     judged_at_end = False
     """True when ``diverged`` came from the end-of-run rule, not from a climb confirmed while streaming."""
-
-    opening_rows = 3
-    """How many first rows ``opening_level`` takes the median of, whatever their spacing in steps."""
-
-    first_sigmas = 8.0
-    """How many of its noise a first row must sit above the next rows to be a descent (``_first_row_fell``)."""
 
     end_rows = 3
     """The fewest rows the end is read from (``_end_rows``)."""
@@ -102,49 +84,6 @@ class _EndRules:
             med = _median(sorted(vals))
             if med < self._low_window:
                 self._low_window, self._low_window_n = med, len(vals)
-
-    def opening_level(self) -> tuple[float, int]:
-        """(median, count) of the first ``opening_rows`` rows: where a sparse log started. Every 50 steps
-        the first 5 or 50 steps hold one row, and one heavy-tailed first row (or one written at a
-        swing's crest) is not a start; three rows are, whatever the cadence."""
-        vals = sorted(self._opening)
-        return (_median(vals), len(vals)) if vals else (math.inf, 0)
-
-    def _where_started(self, start: float, lowest: bool | None = True) -> tuple[float, int]:
-        """(level, points) where the run started, from ``start`` (the first ``start_steps``),
-        ``early_level`` (the first ``early_steps``, 5 points at least) and ``opening_level`` (the first
-        3 rows, while the first row is less than ``min_descent`` above them: a larger drop is a descent
-        whatever the noise).
-
-        ``lowest`` (did it come down at all?): the lowest of them, so that a high first row, a few
-        correlated high ones or a first row at a crest never make a flat run look like a descent; the
-        opening rows count there only where the early window is too sparse for ``early_level``
-        (during a warmup bump three rows of a dense log can sit below where the run started). Else
-        (is the end below the start?): their lower median, the middle one where they disagree (a lone
-        low first row before a warmup bump, one high first row of a sparse log). None (is the end
-        above the start?): the highest (a lone low first row is no start to rise from)."""
-        est = [(start, max(len(self._head), 1))]
-        early = self.early_level()
-        if early < math.inf:
-            est.append((early, len(self._early)))
-        opening, n = self.opening_level()
-        if opening < math.inf and not self._first_row_fell(opening) and (not lowest or early == math.inf):
-            est.append((opening, n))
-        est.sort(key=lambda e: e[0])
-        return est[0] if lowest else est[-1] if lowest is None else est[(len(est) - 1) // 2]
-
-    def _first_row_fell(self, opening: float) -> bool:
-        """Whether the first row is a descent inside the first interval, not a noisy first row: it is
-        ``min_descent`` above the opening rows' median, or ``first_sigmas`` of its own noise (the rows'
-        noise, times sqrt(interval / its step) where the first row may be one step's value and the
-        rest means over an interval). Heavy tails put a flat run's first row 5-7 noises high; a loss
-        that came down between the first row and the next sits 10-20 above."""
-        if not self._opening:
-            return False
-        first = self._opening[0]
-        rows_noise = self._rel_noise * abs(opening) * math.sqrt(max(1.0, self.interval / max(self._first_step, 1)))
-        return first - opening >= self.min_descent * abs(first) or (
-            rows_noise > 0 and first - opening > self.first_sigmas * rows_noise)
 
     def _end_swing(self) -> float:
         """The amplitude of the end's swing: half the spread of the end's rows between their quartiles (a
@@ -271,56 +210,6 @@ class _EndRules:
         if kind == FLAT and began_at < start:  # it is judged from where the run started
             self._verdict = replace(self._verdict, start_value=began_at)
         return self._verdict
-
-    def early_level(self) -> float:
-        """The median raw value over the first ``early_steps`` steps: where the run started, robust to
-        one high first row (an outlier, or a first row written at a crest); ``inf`` (unknown) with fewer
-        than 5 points there (a sparse log's 3 points cannot tell an outlier from a fast descent)."""
-        vals = sorted(self._early)
-        if len(vals) < 5:
-            return math.inf  # too few points to tell a high first row from a descent inside the window
-        return vals[len(vals) // 2]
-
-    def _fell(self, start: float) -> bool:
-        """Whether the loss came down at all (else ``flat``): its lowest level (the slow EMA's lowest
-        point) or its end is clearly below where it started (``_below_start``). The lowest level's own
-        noise counts (the lowest of many noisy slow-EMA values sits about two of its standard deviations
-        low); the end catches a short run, or a drop inside the early window, that the slow EMA has not
-        followed yet."""
-        a = 1.0 - math.exp(-self.interval / max(self.slow, 5 * self.interval))
-        low = self._slow_min
-        return self._below_start(start, low, self._rel_noise * abs(low) * math.sqrt(a / (2 - a))) \
-            or self._ends_below_start(start)
-
-    def _ends_below_start(self, start: float, lowest: bool = True, above: bool = False) -> bool:
-        """Whether the end (``end_level``, at its own standard error) is clearly below where the run
-        started. A run whose end is not is never ``stable``: whatever its best was, it finished where
-        it began (a flat run read from a high first row, a swing that ends at a crest). ``above``:
-        whether it is that clearly *above* it instead (and not inside a spike)."""
-        if not lowest:  # is it ``stable``: where it ended, a rise at the end included
-            return self._below_start(start, *self.final_level(), lowest)
-        at_least = self.end_rows if above else None  # (a rise is read from ``end_rows`` rows: no lone spike)
-        end, n_end = self.end_level(at_least), len(self._end_points(at_least))
-        sd = 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1))
-        if above:
-            return self._below_start(start, end, sd, lowest=False, above=True) and not self._spike_at_end()
-        return self._below_start(start, end, sd, lowest)
-
-    def _below_start(self, start: float, low: float, low_sd: float, lowest: bool = True, above: bool = False) -> bool:
-        """``low`` is below where the run started (``_where_started``) by ``flat_descent`` of it plus two
-        of ``low``'s standard deviations, and by three times the combined noise of the two levels, the
-        start's measured while the loss had not moved yet (a loss near zero is relatively far noisier
-        than its start, so the noise at the end would excuse a real descent); a fall of ``min_descent``
-        is clear whatever the noise. ``above``: that far above it instead."""
-        early, k = self._where_started(start, None if above else lowest)
-        still = sorted(self._still)
-        rel = still[len(still) // 2] / 1.65 if len(still) >= 5 else 0.0
-        noise = 1.25 * rel * abs(early) / math.sqrt(k)
-        margin = max(self.flat_descent * abs(early) + 2 * low_sd,
-                     min(3 * math.hypot(noise, low_sd), self.min_descent * abs(early)))
-        if above:  # (a flat run drifts a few percent; a rise is clear from ``min_descent`` only)
-            return low - early > max(margin, 3 * math.hypot(noise, low_sd), self.min_descent * abs(early))
-        return early - low > margin
 
     def _back_to_start(self) -> str:
         """What a run that came down and ended where it started is: ``oscillating`` if it swung (4
