@@ -30,7 +30,8 @@ run started in ``climb_origin.py``):
   points carry a quiet sparse log; a dense log counts at most one point per
   ``indep_steps`` steps, since neighbouring batches and a spike's hold are not
   independent evidence), or the level must have stayed ``rise`` of the way back
-  for ``sustain`` steps without falling and above its slow average. A level
+  for ``sustain`` steps without falling and above its slow average (a fall of
+  ``refall`` of its rise from its top since restarts that clock). A level
   below its slow average after a descent younger than that average's time
   constant is a bounce (a warmup bump after a fast first drop), not a climb. A spike jumps, then stays flat
   or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
@@ -95,7 +96,9 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         spread_steps: float = 200.0,
         fall_sigmas: float = 2.0,
         t_sure: float = 15.0,
+        refall: float = 0.7,
     ):
+        self.refall = refall
         self.t_sure = t_sure
         self.fall_sigmas = fall_sigmas
         self.spread_steps = spread_steps
@@ -155,6 +158,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._hist: deque[tuple[int, float, float]] = deque()  # (step, median value, level) in the window
         self._above_since: int | None = None  # since when the level is ``rise`` of the way back
         self._above_n = 0  # points logged since then
+        self._above_top = -math.inf
 
     # -- the per-point update ---------------------------------------------------------------
     @property
@@ -277,7 +281,12 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             self._above_since = None
             return _RUNNING
         if self._above_since is None:
-            self._above_since, self._above_n = step, 0
+            self._above_since, self._above_n, self._above_top = step, 0, level
+        self._above_top = max(self._above_top, level)
+        if level < self._above_top - self.refall * (self._above_top - best):
+            # fell back most of its rise: a recovering excursion (a spike's decay), not a level held; a new
+            # spike's first row must not find the ``sustain`` clock already run down
+            self._above_since, self._above_n, self._above_top = step, 0, level
         self._above_n += 1
         if self._w < self.min_points or t < self.hold:
             return _RUNNING

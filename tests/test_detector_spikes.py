@@ -135,3 +135,24 @@ def test_a_real_climb_s_row_below_its_median_does_not_delay_a_clear_slope():
     det = ClimbDetector()
     v = next((v for step, value in rows if (v := det.update(step, value)).final), None)
     assert v is not None and v.kind == DIVERGED and v.detected_at_step - curve.truth <= 200
+
+
+@pytest.mark.parametrize("cadence", ["10", "50"])
+def test_a_spike_that_decayed_back_leaves_no_sustain_clock_for_the_next_one(cadence):
+    # benchmark seed 22, run 253 (generator B spiky, logged every 10 and every 50 steps): a +400% spike at step
+    # ~3980 decays over 170 steps to a fifth of the way back, still above ``rise``, so the 200-step ``sustain``
+    # clock kept running through the decay; the next spike's first row (steps 4181, 4200) found it run down,
+    # above the trailing level, and stopped the trial. A fall of ``refall`` of the rise from its top restarts it
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(22, 40, False)[253]
+    rows = log_rows(curve, cadence, np.random.default_rng([22, 253, CADENCES.index(cadence)]))
+
+    def stops(**kw) -> bool:
+        det = ClimbDetector(**kw)
+        return any(det.update(step, value).final for step, value in rows)
+
+    assert curve.expect == STABLE
+    assert not stops()
+    assert stops(refall=float("inf"))  # the clock never restarted: stopped as before
