@@ -234,7 +234,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         # the descent's curvature, and a floor that high would never let the best come down)
         noise = self._noise if len(self._d2) >= 5 else 0.0
         floor = self._low + self.floor_sigmas * noise * math.sqrt(alpha / (2 - alpha))
-        if floor < self._best:
+        if floor < self._best and a == a:  # (from the third point on: before, a second row was its own "median")
             self._best, self._best_step, self._cross = floor, step, None
             self._best_low, self._best_raw = self._low, value
             self._clear_window()

@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bisector.cli import app
-from bisector.detector import DIVERGED, NAN, STABLE, ClimbDetector, classify
+from bisector.detector import DIVERGED, FLAT, NAN, STABLE, ClimbDetector, classify
 
 DATA = Path(__file__).resolve().parent / "data" / "tagger_curves.json.gz"
 
@@ -340,3 +340,26 @@ def test_a_climb_whose_descent_fell_inside_the_first_interval_stops_the_trial(se
     assert stopped is not None and stopped <= 1450, stopped
     v = det.finish()
     assert v.kind == DIVERGED and abs(v.climb_start_step - 1200) <= 50, v
+
+
+def test_a_low_second_row_of_a_sparse_log_does_not_set_the_best():
+    """Benchmark generator B's healthy run (dev seed 21, run 87, "B plain"), logged every 50 steps: the second
+    row (step 100) is 28% low, one noisy row. The best is the lowest median of 3, but the second point has no
+    median yet, so that row set the best alone: the rows after it, back at the loss's level, read as a climb
+    94% of the way back, held for ``sustain``, and the trial was stopped at step 550. It now runs to its end
+    (judged ``flat`` there, not ``diverged``: after a first row written when most of the descent was done, its
+    slow level sits only 8% below its opening rows, within three of their noises)."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(21, 40, False)[87]
+    rows = log_rows(curve, "50", np.random.default_rng([21, 87, CADENCES.index("50")]))
+    assert curve.expect == STABLE and rows[1][1] < 0.75 * min(rows[0][1], rows[2][1])
+    det = ClimbDetector()
+    assert not any(det.update(step, value).final for step, value in rows)
+    assert det.finish().kind in (STABLE, FLAT)
