@@ -290,6 +290,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._above_n += 1
         if self._w < self.min_points or t < self.hold:
             return _RUNNING
+        fit = None  # (the window's slope, read once per point: the gates below do not change it)
         if step - self._jump_at < self.hold:
             # a steep, steady climb's noisy rises keep crossing the jump bar, each restarting the hold;
             # a slope as sure as ``t_sure`` waits only a quarter of it after a jump (healthy runs stopped
@@ -317,7 +318,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         after = self._after
         if self._jump_at >= self._cross and after[4] * after[0] < after[1] * after[2]:
             return _RUNNING  # falling since the jump inside the window: a spike (on a spike) recovering
-        fit = self._fit()
+        fit = fit or self._fit()
         if fit is None:
             return _RUNNING
         slope, se = fit

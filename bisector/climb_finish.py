@@ -197,7 +197,7 @@ class _EndRules:
         elif not descended and begun:
             # no descent clear in its rows (it fell inside the first interval, or too briefly for the slow
             # EMA), but some, and it ends clearly above where it started: it got worse, not ``flat``
-            kind = DIVERGED if self._dipped() and self._ends_below_start(start, above=True) else FLAT
+            kind = DIVERGED if self._dipped() and self._ends_above_start(start) else FLAT
             self.judged_at_end = kind == DIVERGED
         elif begun and not self._ends_below_start(start, lowest=False) and not self._spike_at_end():
             # it came down, but its end is not clearly below where it started: never ``stable``
@@ -217,7 +217,7 @@ class _EndRules:
         (``_descended``), else ``flat`` (a dip of the slow EMA on noise is no descent)."""
         if self._swings >= 4:
             return OSCILLATING
-        return DIVERGED if self._descended() or self._ends_below_start(self._start, above=True) else FLAT
+        return DIVERGED if self._descended() or self._ends_above_start(self._start) else FLAT
 
     def _back_at_end(self, end: float) -> bool:
         """After a real descent: a climb the streaming test was about to confirm, or an end more than

@@ -111,35 +111,36 @@ class _Origin:
         return self._below_start(start, low, self._rel_noise * abs(low) * math.sqrt(a / (2 - a))) \
             or self._ends_below_start(start)
 
-    def _ends_below_start(self, start: float, lowest: bool = True, above: bool = False) -> bool:
+    def _ends_below_start(self, start: float, lowest: bool = True) -> bool:
         """Whether the end (``end_level``, at its own standard error) is clearly below where the run
         started. A run whose end is not is never ``stable``: whatever its best was, it finished where
-        it began (a flat run read from a high first row, a swing that ends at a crest). ``above``:
-        whether it is that clearly *above* it instead (and not inside a spike)."""
+        it began (a flat run read from a high first row, a swing that ends at a crest)."""
         if not lowest:  # is it ``stable``: where it ended, a rise at the end included
             return self._below_start(start, *self.final_level(), lowest)
-        at_least = self.end_rows if above else None  # (a rise is read from ``end_rows`` rows: no lone spike)
-        end, n_end = self.end_level(at_least), len(self._end_points(at_least))
+        end, n_end = self.end_level(), len(self._end_points())
+        return self._below_start(start, end, 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1)), lowest)
+
+    def _ends_above_start(self, start: float) -> bool:
+        """Whether the end (the median of ``end_rows`` rows at least: no lone spike) is clearly *above* the
+        highest start estimate, and not inside a spike: a run that got worse than where it began."""
+        end, n_end = self.end_level(self.end_rows), len(self._end_points(self.end_rows))
         sd = 1.25 * self._rel_noise * abs(end) / math.sqrt(max(n_end, 1))
-        if above:
-            return self._below_start(start, end, sd, lowest=False, above=True) and not self._spike_at_end()
-        return self._below_start(start, end, sd, lowest)
+        return self._below_start(start, end, sd, above=True) and not self._spike_at_end()
 
     def _below_start(self, start: float, low: float, low_sd: float, lowest: bool = True, above: bool = False) -> bool:
         """``low`` is below where the run started (``_where_started``) by ``flat_descent`` of it plus two
         of ``low``'s standard deviations, and by three times the combined noise of the two levels, the
         start's measured while the loss had not moved yet (a loss near zero is relatively far noisier
         than its start, so the noise at the end would excuse a real descent); a fall of ``min_descent``
-        is clear whatever the noise. ``above``: that far above it instead."""
+        is clear whatever the noise. ``above``: that far above the highest start estimate instead."""
         early, k = self._where_started(start, None if above else lowest)
         still = sorted(self._still)
         rel = still[len(still) // 2] / 1.65 if len(still) >= 5 else 0.0
         noise = 1.25 * rel * abs(early) / math.sqrt(k)
-        margin = max(self.flat_descent * abs(early) + 2 * low_sd,
-                     min(3 * math.hypot(noise, low_sd), self.min_descent * abs(early)))
-        if above:  # (a flat run drifts a few percent; a rise is clear from ``min_descent`` only)
-            return low - early > max(margin, 3 * math.hypot(noise, low_sd), self.min_descent * abs(early))
-        return early - low > margin
+        clear, big = 3 * math.hypot(noise, low_sd), self.min_descent * abs(early)
+        if above:  # (a flat run drifts a few percent: a rise is clear from ``min_descent`` only, and beyond the noise)
+            return low - early > max(self.flat_descent * abs(early) + 2 * low_sd, clear, big)
+        return early - low > max(self.flat_descent * abs(early) + 2 * low_sd, min(clear, big))
 
     def _descended(self) -> bool:
         """A real descent: a clear share of the start, above the noise, and not a swing."""
