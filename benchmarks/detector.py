@@ -1,10 +1,12 @@
 """Detector benchmark: every family at every logging cadence, on held-out seeds.
 
-    python benchmarks/detector.py [--seeds 1 2 3] [--n 40] [--peers] [--peer-n 10] [--no-real] [--speed]
+    python benchmarks/detector.py [--seeds 1 2 3] [--n 40] [--gens a b] [--peers] [--peer-n 10] [--no-real] [--speed]
 
 Curves: generator A (``synth_a``: the v2 benchmark's healthy and 100-300-step
-climbs), generator B (``synth_b``: broader families, built independently) and
-the reference tagger's real per-step curves (``tagger_curves``, cached). Each
+climbs), generator B (``synth_b``: broader families, built independently), the
+reference tagger's real per-step curves (``tagger_curves``, cached) and, with
+``--gens c``, generator C (``synth_c``: shaped like real runs, written without
+reading the detector or A and B; held out, no rule was tuned on it). Each
 underlying run is written as a log at every cadence in ``logsim.CADENCES``
 (the value at the step or the mean since the last row, some with a
 crash-resume's replayed rows) and fed row by row to ``ClimbDetector``.
@@ -14,7 +16,9 @@ clean curve (noise- and spike-free; for real curves a 21-step moving average,
 101 for the noisy late climb)
 stays above best + 10% of (start - best); the *delay* is ``detected_at_step``
 minus that, and a detection before it is a false alarm. For ``nan`` runs the
-truth is the first non-finite step. The goals allow one logging interval: the
+truth is the first non-finite step; a ``diverged`` verdict on one counts as
+caught when it comes after the clean curve's own climb start (an explosion
+caught before it overflowed), else as a false alarm. The goals allow one logging interval: the
 longest gap between logged steps from the truth to the detection (the cadence
 of a regular log; a lost chunk of an irregular one). Seed 0 is the development
 seed; report others.
@@ -36,6 +40,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import synth_a  # noqa: E402
 import synth_b  # noqa: E402
+import synth_c  # noqa: E402
 from logsim import CADENCES, Curve, climb_start, interval, log_rows  # noqa: E402
 
 from bisector.detector import DIVERGED, NAN, STABLE, ClimbDetector  # noqa: E402
@@ -67,10 +72,21 @@ def real_curves() -> list[Curve]:
     return out
 
 
-def cases(seed: int, n: int, real: bool) -> list[Curve]:
+def cases(seed: int, n: int, real: bool, gens: str = "ab") -> list[Curve]:
+    """The curves of one seed: A and B share a stream (indices stable since v2), then the real curves, then C
+    from its own stream (adding it moves nothing before it)."""
     rng = np.random.default_rng(seed)
     out = synth_a.curves(rng, n) + synth_b.curves(rng, n)
-    return out + (real_curves() if real else [])
+    out = [c for c in out if c.family[0].lower() in gens] + (real_curves() if real else [])
+    return out + (synth_c.curves(np.random.default_rng([seed, 3]), n) if "c" in gens else [])
+
+
+def blowup_start(c: Curve) -> int | None:
+    """A nan run's own climb start (the clean curve's, before its first non-finite step), if it climbed."""
+    k = int(np.argmax(~np.isfinite(c.clean))) if not np.isfinite(c.clean).all() else len(c.clean)
+    if c.expect != NAN or k < 3 or c.start is None:
+        return None
+    return climb_start(c.clean[:k], c.start, k)
 
 
 def judge(rows) -> tuple:
@@ -83,11 +99,12 @@ def judge(rows) -> tuple:
     return det.finish(), False
 
 
-def run(seeds, n, real, peers=None, peer_n=0):
+def run(seeds, n, real, peers=None, peer_n=0, gens="ab"):
     results, peer_results = [], []
     for seed in seeds:
-        for i, c in enumerate(cases(seed, n, real)):
+        for i, c in enumerate(cases(seed, n, real, gens)):
             above = bool(c.clean[-1] > c.start) if c.start is not None else False
+            blowup = blowup_start(c)
             for j, cad in enumerate(CADENCES):
                 rows = log_rows(c, cad, np.random.default_rng([seed, i, j]))
                 v, streamed = judge(rows)
@@ -95,7 +112,7 @@ def run(seeds, n, real, peers=None, peer_n=0):
                                 "gap": gap(rows, c.truth, v.detected_at_step), "expect": c.expect,
                                 "truth": c.truth, "kind": v.kind, "at": v.detected_at_step,
                                 "climb": v.climb_start_step, "streamed": streamed, "above": above,
-                                "run": (seed, i)})
+                                "run": (seed, i), "blowup": blowup})
                 if peers and c.expect in ("stable", "diverged", "nan") and (i % max(1, n // peer_n or 1) == 0):
                     for name, fn in peers.items():
                         peer_results.append({"rule": name, "family": c.family, "cadence": cad, "run": (seed, i),
@@ -124,6 +141,12 @@ def score(rs) -> dict:
     stopped = sum(r["streamed"] for r in healthy)
     hits, early, excess, delays, within = 0, 0, [], [], []
     for r in bad:
+        if r["expect"] == NAN and r["kind"] == DIVERGED and r["at"] is not None and r.get("blowup") is not None:
+            # the explosion before the overflow was caught: right if after its own climb start (no delay: the
+            # truth is the nan, which came later)
+            hits += r["at"] >= r["blowup"]
+            early += r["at"] < r["blowup"]
+            continue
         if r["expect"] in (DIVERGED, NAN):
             ok = r["kind"] == r["expect"] or (r["expect"] == DIVERGED and r["kind"] == NAN)
             if ok and r["at"] is not None and r["at"] < r["truth"]:
@@ -254,13 +277,15 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also score the peer rules (slower)")
     ap.add_argument("--peer-n", type=int, default=10, help="curves per family the peers are scored on")
     ap.add_argument("--no-real", action="store_true", help="leave out the cached real tagger curves")
+    ap.add_argument("--gens", nargs="+", default=["a", "b"], choices=["a", "b", "c"],
+                    help="which generators (c: the third, held out; its table is read apart)")
     ap.add_argument("--speed", action="store_true", help="time the detector on a 100,000-point log")
     args = ap.parse_args()
     t0 = time.perf_counter()
     peers = None
     if args.peers:
         from peers import PEERS as peers
-    results, peer_results = run(args.seeds, args.n, not args.no_real, peers, args.peer_n)
+    results, peer_results = run(args.seeds, args.n, not args.no_real, peers, args.peer_n, "".join(args.gens))
     print(f"Seeds {args.seeds}, {args.n} curves per family per seed, cadences {', '.join(CADENCES)}: "
           f"{len(results)} logs judged in {time.perf_counter() - t0:.0f} s\n")
     print(tables(results))

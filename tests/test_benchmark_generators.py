@@ -1,0 +1,74 @@
+"""The detector benchmark's curves and scoring (``benchmarks/``): a figure is only as true as its truth.
+
+Generator C is the third, written without reading the detector or generators A and B; these tests pin
+what each of its families promises (the truth a score is read against), that adding it moved no curve
+of A, B or the real set (so figures before and after stay comparable), and how a ``nan`` run caught
+as ``diverged`` before it overflowed is scored.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import detector as bench  # noqa: E402
+import synth_c  # noqa: E402
+
+from bisector.detector import DIVERGED, NAN, STABLE  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_generator_c_keeps_the_promise_of_each_family(seed):
+    for c in synth_c.curves(np.random.default_rng(seed), 3):
+        n, k = len(c.values), c.truth or len(c.values) + 1
+        assert 600 <= n <= 5000 and c.start == c.clean[0] > 0
+        assert np.isfinite(c.values[: k - 1]).all() and (c.values[: k - 1] > 0).all(), c.family
+        if c.expect == NAN:
+            assert not np.isfinite(c.values[k - 1]), c.family
+        elif c.expect == STABLE:  # a healthy run never ends above where it started, spikes only in the values
+            assert c.truth is None and c.clean[-1] <= c.start and np.isfinite(c.values).all(), c.family
+        else:  # the climb goes 30%+ of the way back, and the truth leaves 150 steps to see it
+            assert c.expect == DIVERGED and k <= n - 150, c.family
+            best = c.clean[:k].min()
+            assert c.clean[-1] >= best + 0.3 * (c.start - best), c.family
+            assert (c.clean[k - 1:] > best + 0.1 * (c.start - best)).all(), c.family
+
+
+def test_adding_generator_c_moves_no_curve_of_a_b_or_the_real_set():
+    ab = bench.cases(5, 2, False)
+    abc = bench.cases(5, 2, False, "abc")
+    assert len(abc) == len(ab) + 2 * len(synth_c.FAMILIES)
+    for a, b in zip(ab, abc, strict=False):
+        assert a.family == b.family and np.array_equal(a.values, b.values, equal_nan=True)
+    assert {c.family for c in abc[len(ab):]} == set(synth_c.FAMILIES)
+    only_c = bench.cases(5, 2, False, "c")
+    assert [c.family for c in only_c] == [c.family for c in abc[len(ab):]]
+
+
+def _nan_row(at, blowup, kind=DIVERGED):
+    return {"family": "C nan", "cadence": "1", "interval": 1.0, "gap": 1.0, "expect": NAN, "truth": 900,
+            "kind": kind, "at": at, "climb": None, "streamed": True, "above": False, "run": (0, 0),
+            "blowup": blowup}
+
+
+def test_a_nan_run_caught_as_diverged_counts_only_after_its_own_climb_began():
+    # an explosion caught while still finite is the verdict we want, not a miss; caught before its
+    # own climb start it is a false alarm like any other early detection
+    assert bench.score([_nan_row(850, 800)])["recall"] == 1.0
+    early = bench.score([_nan_row(700, 800)])
+    assert early["recall"] == 0.0 and early["fa"] == 1
+    assert bench.score([_nan_row(None, 800, STABLE)])["recall"] == 0.0
+
+
+def test_the_blowup_start_of_a_nan_run_is_read_from_its_finite_part():
+    c = next(c for c in synth_c.curves(np.random.default_rng(3), 2) if c.expect == NAN)
+    start = bench.blowup_start(c)
+    assert start is not None and start < c.truth
+    assert c.clean[start - 1] > c.clean[: start - 1].min()
+    healthy = next(c for c in synth_c.curves(np.random.default_rng(3), 1) if c.expect == STABLE)
+    assert bench.blowup_start(healthy) is None
