@@ -258,9 +258,9 @@ class _EndRules:
         """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
         median before the jump at most ``end_frac`` of the way back), then one jump (the largest rise
         between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
-        of the level it jumped from, where a noisy climb rises a few noises between two points), then
-        at least two points that do not rise further (a spike holds, then decays; a climb keeps
-        rising). High for longer than ``spike_steps``, or rising after the jump, it is an end level."""
+        of that median, where a noisy climb rises a few noises between two points), then at least two
+        points that do not rise further (a spike holds, then decays; a climb keeps rising). High for
+        longer than ``spike_steps``, or rising after the jump, it is an end level."""
         pts = [v for _, v in self._tail]
         if len(pts) < 3:
             return False
@@ -269,9 +269,12 @@ class _EndRules:
         best = self._floor()
         descent = self._start - best
         jump = pts[k] - pts[k - 1]
-        if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(pts[k - 1])):
+        # the noise of the level it jumped from is the median's, not the first point's: the largest rise
+        # between two points is picked where the first one is low (a noisy climb's rows, beside a spike's)
+        before = pre[(len(pre) - 1) // 2]
+        if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(before)):
             return False
-        if pre[(len(pre) - 1) // 2] - best > self.end_frac * descent:
+        if before - best > self.end_frac * descent:
             return False  # already high before the jump
         half = len(post) // 2
         first, last = sorted(post[:half]), sorted(post[half:])
