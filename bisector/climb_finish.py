@@ -241,18 +241,21 @@ class _EndRules:
         it by ``double_z`` standard errors of the log-ratio (the noise of a loss scales with it, so a ratio is
         judged in logs). A late slow climb cut by the horizon ends 12-19% of the way back from a plateau
         near 0.23 (start 2.7), tripled, under 30-60% per-step noise: ``end_frac`` of a noise-floored
-        best misses it half the time; its plateau, read as its end is read, does not."""
+        best misses it half the time; its plateau, read as its end is read, does not. The end is the end
+        window's or, where that is diluted by the plateau rows it still spans, the last ``end_rows``'."""
         low, n = self._low_window, self._low_window_n
-        ended = max(end, self.final_level()[0])  # a rising end at its fitted line, as the ``stable`` test
-        k = len(self._end_points(self.end_rows))
-        if not 0 < low < math.inf or ended < self.double_ratio * low:
-            return False
-        if ended - low < self.climb_frac * (self._start - low):
+        if not 0 < low < math.inf:
             return False
         last = sorted(v for _, v in list(self._tail)[-self.end_rows:])
         if last[len(last) // 2] < self.double_ratio * low:
             return False  # (the last rows, not one: a spike's first row tilts a line through a few rows)
-        return math.log(ended / low) > self.double_z * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n)
+        ended = max(end, self.final_level()[0])  # a rising end at its fitted line, as the ``stable`` test
+        # the end window (5 rows every 50 steps: 250 steps), or its last rows alone at their own count's
+        # error: a climb in the last 150 steps has the window's median among the plateau rows before it
+        ends = [(ended, len(self._end_points(self.end_rows))), (last[len(last) // 2], len(last))]
+        return any(e >= self.double_ratio * low and e - low >= self.climb_frac * (self._start - low)
+                   and math.log(e / low) > self.double_z * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n)
+                   for e, k in ends)
 
     def _spike_at_end(self) -> bool:
         """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their

@@ -135,6 +135,22 @@ def test_real_late_slow_climb_whose_noisy_last_rows_hold_a_big_rise_is_not_read_
     assert classify(means(real("good seed 0"), 2)).kind == STABLE
 
 
+@pytest.mark.parametrize("first", [1, 50])
+def test_real_late_slow_climb_whose_last_three_rows_alone_doubled_is_diverged(first):
+    """``late seed 2`` logged every 50 steps as values (the first row at step 1 or 50): the median of its
+    last three rows is 0.62-0.72, 2.4-2.7 times its plateau's 0.26, but the end window spans five rows
+    every 50 steps, and its median (0.48-0.50) still held plateau rows: under twice the plateau, so
+    ``stable``. The last rows' own median, at three rows' error, is doubled: ``diverged`` at the horizon;
+    the healthy run logged alike stays ``stable``."""
+    values = real("late seed 2")
+    rows = [(s, values[s - 1]) for s in range(first, len(values) + 1, 50)]
+    rows += [] if rows[-1][0] == len(values) else [(len(values), values[-1])]
+    v = classify(rows)
+    assert v.kind == DIVERGED and 950 <= v.climb_start_step <= 1150 and v.detected_at_step == 1200
+    good = real("good seed 0")
+    assert classify([(s, good[s - 1]) for s in range(first, len(good) + 1, 50)]).kind == STABLE
+
+
 @pytest.mark.parametrize("dur", [300, 600, 1000])
 def test_slow_climb_delay_and_climb_start_per_step(dur):
     """Climbing back over 300-1000 steps: v2 took up to ~130 steps and misplaced the start by up to ~95."""
