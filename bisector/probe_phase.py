@@ -26,7 +26,21 @@ from .verdicts import Kind
 
 
 def _lone_revert(rung) -> bool:
-    return rung.role == "revert" and rung.verdict == Kind.STABLE
+    """A stable revert, or a stable repeat of one on another seed: where the first seed read otherwise
+    (a noisy seed), its repeats are the healthy runs the campaign judged the knob by."""
+    return (rung.role or "").split(",")[0] == "revert" and rung.verdict == Kind.STABLE
+
+
+def _first_per_change(rungs: list) -> list:
+    """The first stable revert of each knob set, in ladder order (seed 0 before its repeats): one healthy
+    comparison per fix is what the probe needs."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for r in rungs:
+        if (key := tuple(sorted(r.changed))) not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
 
 
 class ProbePhase:
@@ -80,7 +94,8 @@ class ProbePhase:
             if not why:
                 for t in targets:
                     self._probe(t)
-        if rung is not None and _lone_revert(rung):
+        if rung is not None and _lone_revert(rung) and rung in _first_per_change(
+                [r for r in self.c.ladder.rungs if _lone_revert(r) and r is not rung] + [rung]):
             for t in explain.targets(bad, [rung], self.c.nodes, self._lister(), self._since())[0]:
                 if t.trial == name:
                     self._probe(t)
@@ -155,7 +170,8 @@ class ProbePhase:
             self.final = "done"
             return
         culprit_paths = {p for k in c.ladder.culprits for p in k.paths}
-        stable = [r for r in c.ladder.rungs if _lone_revert(r) and set(r.changed) <= culprit_paths]
+        stable = _first_per_change([r for r in c.ladder.rungs
+                                    if _lone_revert(r) and set(r.changed) <= culprit_paths])
         targets, why = explain.targets(self._rung(self.c.strategy.bad.name), stable, c.nodes, self._lister(),
                                       self._since())
         if why:

@@ -39,7 +39,12 @@ def _check(out: dict, stderr: str, switch: int) -> dict:
     assert [c["path"] for c in out["culprits"]] == ["loss.queue_size"]
     by_name = {r["name"]: r for r in out["ladder"]}
     assert by_name["good"]["verdict"] == "stable" and by_name["bad"]["verdict"] in ("diverged", "oscillating")
-    assert by_name["revert loss.queue_size"]["verdict"] == "stable"
+    # the culprit's revert is healthy on the seeds the campaign judged it by: the first seed alone can read
+    # otherwise (real training's float path is the CPU's: on an AVX-512 machine the small pair's seed-0
+    # revert sits near 0.002 after the switch with bursts to 10x, six swings, ``oscillating``), and the
+    # campaign re-runs a surprising rung's seeds for exactly that
+    reverts = [r["verdict"] for r in out["ladder"] if r["name"].startswith("revert loss.queue_size")]
+    assert 2 * reverts.count("stable") > len(reverts) and "diverged" not in reverts, reverts
     assert by_name["revert loss.queue_reset"]["verdict"] != "stable"  # the reset alone does not fix it
     for rung in out["ladder"]:
         if rung["climb_start_step"] is not None:  # judged from the switch: never dated inside the warmup
@@ -54,7 +59,9 @@ def test_small_campaign_names_the_queue_size(tmp_path):
     out, stderr = _campaign(tmp_path, ROOT / "tests/recipes/ranking_good.yaml", ROOT / "tests/recipes/ranking_bad.yaml")
     by_name = _check(out, stderr, switch=201)
     assert by_name["revert model.hidden"]["verdict"] != "stable"
-    assert {c["label"].split(",")[0] for c in out["probe"]["checkpoints"]} >= {"bad", "revert loss.queue_size"}
+    # the healthy comparison is the culprit's revert, on seed 0 or, where that seed read otherwise, a repeat
+    assert {c["label"].split(",")[0].split(" (seed")[0] for c in out["probe"]["checkpoints"]} >= {
+        "bad", "revert loss.queue_size"}
     for ck in out["probe"]["checkpoints"]:
         assert set(ck["terms"]) == {"ce", "rank"}
 
