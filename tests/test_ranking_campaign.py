@@ -43,8 +43,9 @@ def _check(out: dict, stderr: str, switch: int) -> dict:
     # otherwise (real training's float path is the CPU's: on an AVX-512 machine the small pair's seed-0
     # revert sits near 0.002 after the switch with bursts to 10x, six swings, ``oscillating``), and the
     # campaign re-runs a surprising rung's seeds for exactly that
-    reverts = [r["verdict"] for r in out["ladder"] if r["name"].startswith("revert loss.queue_size")]
-    assert 2 * reverts.count("stable") > len(reverts) and "diverged" not in reverts, reverts
+    # (seed 0 stable, or, where it read otherwise, every repeat the campaign ran of it stable)
+    first, *repeats = [r["verdict"] for r in out["ladder"] if r["name"].startswith("revert loss.queue_size")]
+    assert first == "stable" or (repeats and set(repeats) == {"stable"}), (first, repeats)
     assert by_name["revert loss.queue_reset"]["verdict"] != "stable"  # the reset alone does not fix it
     for rung in out["ladder"]:
         if rung["climb_start_step"] is not None:  # judged from the switch: never dated inside the warmup
