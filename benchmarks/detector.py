@@ -83,8 +83,11 @@ def cases(seed: int, n: int, real: bool, gens: str = "ab") -> list[Curve]:
 
 def blowup_start(c: Curve) -> int | None:
     """A nan run's own climb start (the clean curve's, before its first non-finite step), if it climbed."""
-    k = int(np.argmax(~np.isfinite(c.clean))) if not np.isfinite(c.clean).all() else len(c.clean)
-    if c.expect != NAN or k < 3 or c.start is None:
+    if c.expect != NAN or c.start is None:
+        return None
+    finite = np.isfinite(c.clean)
+    k = len(c.clean) if finite.all() else int(np.argmax(~finite))
+    if k < 3:
         return None
     return climb_start(c.clean[:k], c.start, k)
 
