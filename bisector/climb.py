@@ -26,12 +26,12 @@ run started in ``climb_origin.py``):
   significantly positive (t >= ``t_min``, the residual variance pooled with the
   noise measured before the window (the larger of the median's and the RMS of
   the second differences over ``spread_steps``: a spiky run's spikes count),
-  worth ``prior_points`` points, so three
-  points carry a quiet sparse log; a dense log counts at most one point per
-  ``indep_steps`` steps, since neighbouring batches and a spike's hold are not
-  independent evidence), or the level must have stayed ``rise`` of the way back
+  worth ``prior_points`` points, so three points carry a quiet sparse log; a dense log
+  counts at most one point per ``indep_steps`` steps: neighbouring batches and a spike's
+  hold are not independent evidence), or the level must have stayed ``rise`` of the way back
   for ``sustain`` steps without falling and above its slow average (a fall of
-  ``refall`` of its rise from its top since restarts that clock). A level
+  ``refall`` of its rise from its top since restarts that clock; a long-lived spike's
+  decay, significant over the last ``fall_steps``, holds it: ``_still_falling``). A level
   below its slow average after a descent younger than that average's time
   constant is a bounce (a warmup bump after a fast first drop), not a climb. A spike jumps, then stays flat
   or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
@@ -97,11 +97,11 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         fall_sigmas: float = 2.0,
         t_sure: float = 15.0,
         refall: float = 0.7,
+        t_fall: float = 2.0,
+        fall_steps: int = 100,
     ):
-        self.refall = refall
-        self.t_sure = t_sure
-        self.fall_sigmas = fall_sigmas
-        self.spread_steps = spread_steps
+        self.refall, self.t_fall, self.fall_steps, self.t_sure = refall, t_fall, fall_steps, t_sure
+        self.fall_sigmas, self.spread_steps = fall_sigmas, spread_steps
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
         self.recovered_cap = recovered_cap
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
@@ -302,7 +302,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             return _RUNNING  # the first point after a lost chunk: its rise cannot be told from a spike alone
         if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2
                 and level >= self._trail - 2 * self._noise and level >= self._slow
-                and self._above_n >= max(4, self.sustain / (2 * self.interval))):  # points, not a lost chunk
+                and self._above_n >= max(4, self.sustain / (2 * self.interval))  # points, not a lost chunk
+                and not self._still_falling(step)):
             # ``rise`` of the way back for ``sustain`` steps and no longer falling: whatever spike came
             # before (the highest level and the trend since a jump no longer matter), it is not recovering
             self._verdict = self._snapshot(DIVERGED, step, sev)
@@ -324,7 +325,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         slope, se = fit
         if slope < self.t_spike * se and (self._spike_like(t) or value < m - self.fall_sigmas * self._noise):
             return _RUNNING  # (a row ``fall_sigmas`` below its median of 3, which lags a spike's decay: falling)
-        if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4):
+        if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4
+                                         and not self._still_falling(step)):
             # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict

@@ -44,6 +44,28 @@ class _SpikeGate:
         fall -= 5 * self._noise * math.sqrt(alpha / (2 - alpha))  # a noisy level's dips over a long window
         return fall > self.spike_fall * max(top - h[0][2], 1e-300)
 
+    def _still_falling(self, step: int) -> bool:
+        """Whether the window's last ``fall_steps`` (at least 4 intervals: 5 rows of a sparse log) fall
+        significantly (t <= -``t_fall``; the residual pooled with the noise before the window, as the climb
+        test pools it). A long-lived spike (a jump to 10x decaying over 300 steps) stays ``rise`` of the
+        way back for longer than ``sustain``, but it falls all along; a climb that holds its level does
+        not, and one with a spike on its plateau is held only until that spike's decay levels out.
+        Read only when the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
+        pts = [(s - step, m) for s, m, _ in self._hist if s >= step - max(self.fall_steps, 4 * self.interval)]
+        n = len(pts)
+        if n < 3:
+            return False
+        mu_u, mu_m = sum(u for u, _ in pts) / n, sum(m for _, m in pts) / n
+        sxx = sum((u - mu_u) ** 2 for u, _ in pts)
+        sxy = sum((u - mu_u) * (m - mu_m) for u, m in pts)
+        if sxx <= 0 or sxy >= 0:
+            return False
+        slope = sxy / sxx
+        ssr = max(sum((m - mu_m) ** 2 for _, m in pts) - slope * sxy, 0.0)
+        var = (ssr + self.prior_points * self._prior) / (n - 2 + self.prior_points)
+        inflate = n / min(n, 1.0 + (pts[-1][0] - pts[0][0]) / self.indep_steps) if self.indep_steps > 0 else 1.0
+        return slope * slope * sxx > self.t_fall * self.t_fall * var * inflate
+
     def _watch_jump(self, step: int, m3: float) -> None:
         """A jump (a rise of ``jump_frac`` of the descent, or of 4 noise sigmas, over the last two points
         within ``jump_steps``, out of a level that was not already rising) is how a spike starts: a climb

@@ -155,4 +155,47 @@ def test_a_spike_that_decayed_back_leaves_no_sustain_clock_for_the_next_one(cade
 
     assert curve.expect == STABLE
     assert not stops()
-    assert stops(refall=float("inf"))  # the clock never restarted: stopped as before
+    # the clock never restarted: stopped as before (every 50 steps the decay test below waits it out too)
+    assert stops(refall=float("inf"), t_fall=float("inf"))
+
+
+@pytest.mark.parametrize("every", [1, 10])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_long_lived_spike_on_a_smaller_one_is_waited_out_while_it_decays(seed, every):
+    # a jump to 2x, then 120 steps later to 5x, each decaying over 300 steps (generator C's transient spikes):
+    # the first starts the ``sustain`` clock and the second holds the level ``rise`` of the way back past it,
+    # never falling ``refall`` of its rise from its top; the level was read as held and the trial stopped
+    # (step 1521 logged every step, 1530 every 10). Over its last 100 steps it falls significantly: a decay
+    values = noisy(decay(3500, tau=100), sigma=0.03, seed=seed)
+    values = spike(spike(values, 1300, 1.0, flat=3, tau=300), 1420, 4.0, flat=3, tau=300)
+    rows = [(step, value) for step, value in enumerate(values) if step % every == 0]
+
+    def stops(**kw) -> bool:
+        det = ClimbDetector(**kw)
+        return any(det.update(step, value).final for step, value in rows)
+
+    assert not stops()
+    assert classify(rows).kind == STABLE
+    assert stops(t_fall=float("inf"))  # without the decay test: stopped as before
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(0, 72, "50"), (1, 64, "50"), (0, 77, "5"), (1, 68, "10")])
+def test_a_spike_still_decaying_after_the_sustain_time_does_not_stop_the_trial(seed, run, cadence):
+    # generator C's development stream (``synth_c.curves(default_rng([seed, 7]), 20)``, transient spikes): jumps
+    # to 3.7-8x that decay over ~300 steps stay ``rise`` of the way back for 200+ steps; every 50 steps the
+    # rows fall one after another (6.3, 4.7, 4.1, 3.9, 3.0 times the best) and the trial was stopped at the
+    # fifth. A level falling significantly over its last max(100 steps, 4 intervals) is not a level held
+    import synth_c
+    from logsim import CADENCES, log_rows
+
+    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
+    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+
+    def stops(**kw) -> bool:
+        det = ClimbDetector(**kw)
+        return any(det.update(step, value).final for step, value in rows)
+
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert not stops()
+    assert classify(rows).kind == STABLE
+    assert stops(t_fall=float("inf"))
