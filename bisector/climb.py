@@ -130,8 +130,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._level = self._low = math.nan
         self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last 2 points
         self._last_rise = 0.0
-        self._jump_at = -math.inf
-        self._after = [0.0] * 5  # least-squares sums of the median values since the last jump
+        self._jump_at = self._jump_top = -math.inf
+        self._after = [0.0] * 5  # least-squares sums of the median values since the last jump's top
         self._best = self._best_low = math.inf  # the best, and the lowest level it was set from
         self._best_raw = math.inf  # the raw value logged where the best was set (``climb_start.py``)
         self._best_step: int | None = None
@@ -268,7 +268,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._hist.append((step, m, level))
         if self._hist[0][0] < step - 4 * self.sustain:  # (only the window's shape is read, and rarely)
             self._hist.popleft()
-        if self._jump_at > -math.inf:  # the trend since the last jump (least-squares sums)
+        if self._jump_at > -math.inf:  # the trend since the last jump's top (least-squares sums)
             u, after = float(step - self._jump_at), self._after
             after[0] += 1
             after[1] += u

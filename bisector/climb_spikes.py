@@ -82,7 +82,11 @@ class _SpikeGate:
         need = max(4 * noise, self.jump_frac * (self._start - self._best))
         rise = self._rise(step, m3)
         if rise > need and self._last_rise <= need:
-            self._jump_at, self._after = step, [0.0] * 5
+            self._jump_at, self._jump_top, self._after = step, m3, [0.0] * 5
+        elif step - self._jump_at <= self.jump_steps and m3 > self._jump_top:
+            # still on its way up (a spike ramps up over a few steps, and the bar is crossed on the way):
+            # the trend since the jump is read from its top, or a decaying spike's trend looked flat
+            self._jump_top, self._after = m3, [0.0] * 5
         self._last_rise = rise
 
     def _rise(self, step: int, m3: float) -> float:

@@ -199,3 +199,21 @@ def test_a_spike_still_decaying_after_the_sustain_time_does_not_stop_the_trial(s
     assert not stops()
     assert classify(rows).kind == STABLE
     assert stops(t_fall=float("inf"))
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(0, 68, "5"), (0, 68, "10"), (1, 70, "10"), (0, 62, "1")])
+def test_a_spike_s_trend_is_read_from_its_top_not_from_where_it_crossed_the_jump_bar(seed, run, cadence):
+    # generator C's development stream (transient spikes ramping up over 1-8 steps to 4-13x): the jump bar is
+    # crossed on the way up, and the trend since the jump counted the rows up the ramp, so a spike decaying
+    # over ~300 steps looked flat or rising when the hold ran out and the window's slope (the jump itself)
+    # stopped the trial (steps 610, 621, 511, 2547); read from the jump's top, it falls
+    import synth_c
+    from logsim import CADENCES, log_rows
+
+    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
+    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+    det = ClimbDetector()
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert not any(det.update(step, value).final for step, value in rows)
+    assert det.finish().kind == STABLE
+    assert det._jump_top > -np.inf  # the spike registered as a jump
