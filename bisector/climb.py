@@ -346,14 +346,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         syy = self._wyy - self._wy * self._wy / w
         if sxx <= 0 or sxy <= 0:
             return None
-        slope = sxy / sxx
-        ssr = max(syy - slope * sxy, 0.0)
-        var = (ssr + self.prior_points * self._prior) / (w - 2 + self.prior_points)
-        # points closer than ``indep_steps`` are not independent evidence (correlated batches, a spike's
-        # hold): a dense log counts as at most one point per ``indep_steps`` steps of the window
         span = (self._last_step or 0) - self._cross if self._cross is not None else 0
-        inflate = w / min(w, 1.0 + span / self.indep_steps) if independent and self.indep_steps > 0 else 1.0
-        return slope, math.sqrt(max(var, 1e-300) * inflate / sxx)
+        return self._pooled_slope(w, sxx, sxy, syy, span if independent else None)
 
     def _phase_pending(self) -> bool:
         """True once, at the first point at or after the phase switch."""

@@ -60,11 +60,20 @@ class _SpikeGate:
         sxy = sum((u - mu_u) * (m - mu_m) for u, m in pts)
         if sxx <= 0 or sxy >= 0:
             return False
+        syy = sum((m - mu_m) ** 2 for _, m in pts)
+        slope, se = self._pooled_slope(n, sxx, sxy, syy, pts[-1][0] - pts[0][0])
+        return slope < -self.t_fall * se
+
+    def _pooled_slope(self, n: int, sxx: float, sxy: float, syy: float, span: float | None) -> tuple[float, float]:
+        """(slope, its standard error) from centred least-squares sums, the residual variance pooled with the
+        noise before the window (``prior_points`` points of it); with a ``span`` in steps, points closer than
+        ``indep_steps`` are not independent evidence (correlated batches, a spike's hold): a dense log counts
+        at most one point per ``indep_steps`` steps. The climb test (``_fit``) and the decay test share it."""
         slope = sxy / sxx
-        ssr = max(sum((m - mu_m) ** 2 for _, m in pts) - slope * sxy, 0.0)
+        ssr = max(syy - slope * sxy, 0.0)
         var = (ssr + self.prior_points * self._prior) / (n - 2 + self.prior_points)
-        inflate = n / min(n, 1.0 + (pts[-1][0] - pts[0][0]) / self.indep_steps) if self.indep_steps > 0 else 1.0
-        return slope * slope * sxx > self.t_fall * self.t_fall * var * inflate
+        inflate = n / min(n, 1.0 + span / self.indep_steps) if span is not None and self.indep_steps > 0 else 1.0
+        return slope, math.sqrt(max(var, 1e-300) * inflate / sxx)
 
     def _watch_jump(self, step: int, m3: float) -> None:
         """A jump (a rise of ``jump_frac`` of the descent, or of 4 noise sigmas, over the last two points
