@@ -41,7 +41,8 @@ run started in ``climb_origin.py``):
   stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike`` a window
   that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
   falls and is never confirmed, a climb's t keeps growing. So does a row ``fall_sigmas``
-  below its median of 3 (that median lags a spike's decay by a row and reads it as a ramp).
+  below its median of 3 (that median lags a spike's decay by a row and reads it as a ramp). Rows
+  where a spike's spread hides the descent are not judged, but stay in the window.
 * The climb start is where the window's fitted line crosses ``best + climb_frac
   * descent`` (``climb_start.py``: the median's lag, a sparse log's biases).
 """
@@ -230,8 +231,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._trail += _decay(dt, self.sustain / 4) * (level - self._trail)  # is the level still falling?
         # the best is the lowest median level (one low outlier never sets it, at any cadence) plus twice
         # its own noise: the minimum of a noisy level is its luckiest point, not where the loss bottomed
-        # (the noise is trusted from 5 second differences on: before, a sparse log's few ones measure
-        # the descent's curvature, and a floor that high would never let the best come down)
+        # (noise trusted from 5 second differences on: a sparse log's first few measure the descent's curve)
         noise = self._noise if len(self._d2) >= 5 else 0.0
         floor = self._low + self.floor_sigmas * noise * math.sqrt(alpha / (2 - alpha))
         if floor < self._best and a == a:  # (from the third point on: before, a second row was its own "median")
@@ -240,8 +240,10 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             self._clear_window()
             return _RUNNING
         if not self._descended() and not self._risen(level):
-            if self._cross is not None:  # a spike's own spread can hide the descent: its top still counts
-                self._wmax = max(self._wmax, level)
+            if self._cross is not None:
+                # a spike's spread can hide the descent: its rows still count in the window, or one row on its
+                # decay ~90 steps on, read with the 2-3 rows from before it, made a slope of its own
+                self._record(step, m, level)
             return _RUNNING
         start, best = self._start, self._best
         sev = (level - best) / (start - best)
@@ -257,26 +259,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             self._wlevel0 = level
             # the noise the slope test pools: a spiky run's spikes are part of it (the median ignores them)
             self._prior = max(self._noise * self._noise, self._spread * level * level)
-        # least-squares slope of the median values since the crossing (O(1) sums)
+        self._record(step, m, level)
         t = float(step - self._cross)
-        self._w += 1
-        self._wt += t
-        self._wy += m
-        self._wtt += t * t
-        self._wty += t * m
-        self._wyy += m * m
-        self._hist.append((step, m, level))
-        if self._hist[0][0] < step - 4 * self.sustain:  # (only the window's shape is read, and rarely)
-            self._hist.popleft()
-        if self._jump_at > -math.inf:  # the trend since the last jump's top (least-squares sums)
-            u, after = float(step - self._jump_at), self._after
-            after[0] += 1
-            after[1] += u
-            after[2] += m
-            after[3] += u * u
-            after[4] += u * m
-        if level > self._wmax:
-            self._wmax = level
         if sev < self.rise:
             self._above_since = None
             return _RUNNING
@@ -309,9 +293,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             self._verdict = self._snapshot(DIVERGED, step, sev)
             return self._verdict
         if level < self._slow and self._best_step - self._first_step < max(self.slow, 5 * self.interval):
-            # a descent younger than the slow EMA's time constant, and the level still below that average:
-            # the loss fell fast and bounced (a warmup bump after a fast first drop); a climb that goes on
-            # lifts the level above its slow average within a few steps
+            # a descent younger than the slow EMA's time constant, and the level still below that average: the
+            # loss fell fast and bounced (a warmup bump); a climb lifts the level above that within a few steps
             return _RUNNING
         slack = max((1 - self.near_max) * (self._wmax - self._wlevel0), 2 * self._noise)
         if level < self._wmax - slack:  # fallen from its highest since the crossing: a spike recovering
@@ -330,6 +313,29 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
+
+    def _record(self, step: int, m: float, level: float) -> None:
+        """Add a point to the open window: the least-squares sums of its slope and of the trend since the
+        last jump's top (O(1)), its shape, its top."""
+        t = float(step - self._cross)
+        self._w += 1
+        self._wt += t
+        self._wy += m
+        self._wtt += t * t
+        self._wty += t * m
+        self._wyy += m * m
+        self._hist.append((step, m, level))
+        if self._hist[0][0] < step - 4 * self.sustain:  # (only the window's shape is read, and rarely)
+            self._hist.popleft()
+        if self._jump_at > -math.inf:  # the trend since the last jump's top (least-squares sums)
+            u, after = float(step - self._jump_at), self._after
+            after[0] += 1
+            after[1] += u
+            after[2] += m
+            after[3] += u * u
+            after[4] += u * m
+        if level > self._wmax:
+            self._wmax = level
 
     @property
     def _noise(self) -> float:

@@ -217,3 +217,25 @@ def test_a_spike_s_trend_is_read_from_its_top_not_from_where_it_crossed_the_jump
     assert not any(det.update(step, value).final for step, value in rows)
     assert det.finish().kind == STABLE
     assert det._jump_top > -np.inf  # the spike registered as a jump
+
+
+@pytest.mark.parametrize(("seed", "run"), [(0, 77), (1, 67), (2, 74), (2, 79), (0, 164), (0, 171), (1, 178)])
+def test_the_window_keeps_the_rows_a_spike_s_spread_hid_the_descent_on(seed, run):
+    # generator C's development stream, logged every step: a jump to 5-10x whose spread (the level's mean
+    # deviation) hides the descent for up to ~90 steps. The window skipped those rows, so when the descent
+    # showed again its slope came from the 2-3 rows before the spike and one row on its decay (run 164: 87
+    # steps on, t 7.8) and stopped the trial: healthy runs (transient spikes, at steps 477-2181), or climbs
+    # long before they started (climb after spikes: stopped at 411-693, climbs from 1947-2679)
+    import synth_c
+    from logsim import log_rows
+
+    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
+    rows = log_rows(curve, "1", np.random.default_rng([seed, run, 0]))
+    det = ClimbDetector()
+    at = next((step for step, value in rows if det.update(step, value).final), None)
+    if curve.expect == STABLE:
+        assert curve.family == "C transient spikes"
+        assert at is None and det.finish().kind == STABLE
+    else:
+        assert curve.family == "C climb after spikes"
+        assert at is not None and at >= curve.truth and det.finish().kind == DIVERGED
