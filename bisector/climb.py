@@ -176,14 +176,14 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._n += 1
         if len(self._opening) < self.opening_rows:
             self._opening.append(value)  # where a sparse log started (``opening_level``)
-        dt = 1.0
+        dt, lost = 1.0, False
         if self._prev_step is not None:
             dt = float(step - self._prev_step)
             gaps = self._gaps
-            if len(gaps) < 9 or gaps[0] != step - self._prev_step or gaps[-1] != gaps[0]:
+            lost = bool(gaps) and dt > max(self.hold, 2 * max(gaps))  # a chunk of the log lost
+            if len(gaps) < 9 or gaps[0] != step - self._prev_step or gaps[-1] != gaps[0]:  # (a regular log's: never)
                 gaps.append(step - self._prev_step)
                 self._interval = float(sorted(gaps)[len(gaps) // 2])
-            # (a regular log's gaps are all equal: the median cannot change, so it is not recomputed)
         self._prev_step = step
         self._steps.append(step)
         self._tail.append((step, value))
@@ -276,20 +276,21 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             return _RUNNING
         fit = None  # (the window's slope, read once per point: the gates below do not change it)
         if step - self._jump_at < self.hold:
-            # a steep, steady climb's noisy rises keep crossing the jump bar, each restarting the hold;
-            # a slope as sure as ``t_sure`` waits only a quarter of it after a jump (healthy runs stopped
-            # on dev seeds 0-43 reached t 13.4; a bar of 10 stopped one more)
+            # a steep, steady climb's noisy rises keep crossing the jump bar, each restarting the hold; a slope as
+            # sure as ``t_sure`` waits a quarter of it (healthy stops on dev 0-43 reached t 13.4; a bar of 10: +1)
             fit = self._fit() if step - self._jump_at >= self.hold / 4 else None
             if fit is None or fit[0] < self.t_sure * fit[1]:
                 return _RUNNING
-        if self._above_n < 2 and dt > 2 * self.interval:
-            return _RUNNING  # the first point after a lost chunk: its rise cannot be told from a spike alone
+        if (self._above_n < 2 and dt > 2 * self.interval) or lost:
+            # the first point after a lost chunk: its rise cannot be told from a spike alone, nor, after a gap over the
+            # hold and twice the last 9, what the window saw before it (a spike's top, then a row inside its decay)
+            return _RUNNING
         if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2
                 and level >= self._trail - 2 * self._noise and level >= self._slow
                 and self._above_n >= max(4, self.sustain / (2 * self.interval))  # points, not a lost chunk
                 and not self._still_falling(step)):
-            # ``rise`` of the way back for ``sustain`` steps and no longer falling: whatever spike came
-            # before (the highest level and the trend since a jump no longer matter), it is not recovering
+            # ``rise`` of the way back for ``sustain`` steps, no longer falling: whatever spike came before (its
+            # top, the trend since a jump no longer matter), it is not recovering
             self._verdict = self._snapshot(DIVERGED, step, sev)
             return self._verdict
         if level < self._slow and self._best_step - self._first_step < max(self.slow, 5 * self.interval):
@@ -315,8 +316,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         return self._verdict
 
     def _record(self, step: int, m: float, level: float) -> None:
-        """Add a point to the open window: the least-squares sums of its slope and of the trend since the
-        last jump's top (O(1)), its shape, its top."""
+        """Add a point to the open window: least-squares sums (its slope, the trend since a jump), shape, top."""
         t = float(step - self._cross)
         self._w += 1
         self._wt += t

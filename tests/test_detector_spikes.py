@@ -239,3 +239,25 @@ def test_the_window_keeps_the_rows_a_spike_s_spread_hid_the_descent_on(seed, run
     else:
         assert curve.family == "C climb after spikes"
         assert at is not None and at >= curve.truth and det.finish().kind == DIVERGED
+
+
+@pytest.mark.parametrize(("gen", "seed", "run"), [("b", 3, 93), ("c", 2, 67), ("c", 2, 78)])
+def test_one_row_after_a_lost_chunk_does_not_confirm_a_spike_seen_before_it(gen, seed, run):
+    # irregular logs with a chunk lost (gaps of 41, 263 and 170 steps, over the hold and twice the longest of
+    # the 9 gaps before): the window saw a spike rise, then one row still inside its decay (or, a mean over
+    # the lost chunk, its average), and that row's slope stopped the trial. After such a gap one more row is
+    # asked for, and it shows the decay (generator B plain, dev seed 3; generator C transient spikes, its
+    # development stream's seed 2)
+    import detector as bench
+    import synth_c
+    from logsim import CADENCES, log_rows
+
+    if gen == "b":
+        curve = bench.cases(seed, 40, False)[run]
+    else:
+        curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
+    rows = log_rows(curve, "irregular", np.random.default_rng([seed, run, CADENCES.index("irregular")]))
+    assert curve.expect == STABLE
+    det = ClimbDetector()
+    assert not any(det.update(step, value).final for step, value in rows)
+    assert det.finish().kind == STABLE
