@@ -30,8 +30,8 @@ run started in ``climb_origin.py``):
   counts at most one point per ``indep_steps`` steps: neighbouring batches and a spike's
   hold are not independent evidence), or the level must have stayed ``rise`` of the way back
   for ``sustain`` steps without falling and above its slow average (a fall of
-  ``refall`` of its rise from its top since restarts that clock; a long-lived spike's
-  decay, significant over the last ``fall_steps``, holds it: ``_still_falling``). A level
+  ``refall`` of its rise from its top since restarts that clock; a long-lived spike's decay,
+  significant since the window opened or over its last ``fall_steps``, holds it). A level
   below its slow average after a descent younger than that average's time
   constant is a bounce (a warmup bump after a fast first drop), not a climb. A spike jumps, then stays flat
   or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent

@@ -45,12 +45,20 @@ class _SpikeGate:
         return fall > self.spike_fall * max(top - h[0][2], 1e-300)
 
     def _still_falling(self, step: int) -> bool:
-        """Whether the window's last ``fall_steps`` (at least 4 intervals: 5 rows of a sparse log) fall
-        significantly (t <= -``t_fall``; the residual pooled with the noise before the window, as the climb
-        test pools it). A long-lived spike (a jump to 10x decaying over 300 steps) stays ``rise`` of the
-        way back for longer than ``sustain``, but it falls all along; a climb that holds its level does
-        not, and one with a spike on its plateau is held only until that spike's decay levels out.
-        Read only when the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
+        """Whether the window falls significantly (t <= -``t_fall``; the residual pooled with the noise before
+        the window, as the climb test pools it) since it opened, or over its last ``fall_steps`` (at least 4
+        intervals: 5 rows of a sparse log). A long-lived spike (a jump to 10x decaying over 300 steps) stays
+        ``rise`` of the way back for longer than ``sustain``, but it falls all along, and from its top at the
+        window's opening; a climb that holds its level does not, and one with a spike on its plateau is held
+        only until that spike's decay levels out. Read only when the ``sustain`` rule would fire, so its cost
+        (one pass over those points) is rare."""
+        w = self._w
+        sxx, sxy = self._wtt - self._wt * self._wt / w, self._wty - self._wt * self._wy / w
+        if sxx > 0 > sxy:
+            span = (self._last_step or step) - self._cross
+            slope, se = self._pooled_slope(w, sxx, sxy, self._wyy - self._wy * self._wy / w, span)
+            if slope < -self.t_fall * se:
+                return True
         pts = [(s - step, m) for s, m, _ in self._hist if s >= step - max(self.fall_steps, 4 * self.interval)]
         n = len(pts)
         if n < 3:

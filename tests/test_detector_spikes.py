@@ -261,3 +261,21 @@ def test_one_row_after_a_lost_chunk_does_not_confirm_a_spike_seen_before_it(gen,
     det = ClimbDetector()
     assert not any(det.update(step, value).final for step, value in rows)
     assert det.finish().kind == STABLE
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"),
+                         [(1, 64, "5"), (1, 64, "10"), (1, 64, "irregular"), (0, 79, "10"), (2, 66, "50")])
+def test_a_level_that_fell_since_the_window_opened_is_not_a_level_held(seed, run, cadence):
+    # generator C's development stream (transient spikes, some stacked): spikes open the window and decay
+    # slowly enough that their last 100 steps (5 rows every 50) do not fall significantly, so the level read
+    # as held ``rise`` of the way back for ``sustain`` steps and the trial was stopped; since the window
+    # opened, it falls significantly
+    import synth_c
+    from logsim import CADENCES, log_rows
+
+    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
+    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+    det = ClimbDetector()
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert not any(det.update(step, value).final for step, value in rows)
+    assert det.finish().kind == STABLE
