@@ -281,9 +281,9 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             fit = self._fit() if step - self._jump_at >= self.hold / 4 else None
             if fit is None or fit[0] < self.t_sure * fit[1]:
                 return _RUNNING
-        if (self._above_n < 2 and dt > 2 * self.interval) or lost:
+        if (self._above_n < 2 and dt > 2 * self.interval) or (lost and self._jump_at >= self._cross):
             # the first point after a lost chunk: its rise cannot be told from a spike alone, nor, after a gap over the
-            # hold and twice the last 9, what the window saw before it (a spike's top, then a row inside its decay)
+            # hold and twice the last 9, a jump the window saw before it (a spike's top, then a row inside its decay)
             return _RUNNING
         if (step - self._above_since >= self.sustain and step - self._jump_at >= self.sustain / 2
                 and level >= self._trail - 2 * self._noise and level >= self._slow
