@@ -27,6 +27,23 @@ def stopped(values: list[float], **kw) -> int | None:
     return next((s for s, v in enumerate(values) if det.update(s, v).final), None)
 
 
+def c_dev_log(seed: int, run: int, cadence: str):
+    """(curve, rows as written) of generator C's development stream, ``synth_c.curves(default_rng([seed, 7]),
+    20)``: the C logs the spike rules were built on (the benchmark's C seeds are held out)."""
+    import synth_c
+    from logsim import CADENCES, log_rows
+
+    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
+    return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+
+
+def stop_and_finish(rows) -> tuple[int | None, str]:
+    """The step a trial reading ``rows`` was stopped at (None: never), and its final verdict's kind."""
+    det = ClimbDetector()
+    at = next((step for step, value in rows if det.update(step, value).final), None)
+    return at, det.finish().kind
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_spikes_stacked_below_the_jump_bar_never_stop_the_trial(seed):
     # three +30% spikes 30 steps apart on a plateau at 0.8 (each 13-16% of the 1.9 descent, held 20 steps):
@@ -185,11 +202,7 @@ def test_a_spike_still_decaying_after_the_sustain_time_does_not_stop_the_trial(s
     # to 3.7-8x that decay over ~300 steps stay ``rise`` of the way back for 200+ steps; every 50 steps the
     # rows fall one after another (6.3, 4.7, 4.1, 3.9, 3.0 times the best) and the trial was stopped at the
     # fifth. A level falling significantly over its last max(100 steps, 4 intervals) is not a level held
-    import synth_c
-    from logsim import CADENCES, log_rows
-
-    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
-    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+    curve, rows = c_dev_log(seed, run, cadence)
 
     def stops(**kw) -> bool:
         det = ClimbDetector(**kw)
@@ -207,11 +220,7 @@ def test_a_spike_s_trend_is_read_from_its_top_not_from_where_it_crossed_the_jump
     # crossed on the way up, and the trend since the jump counted the rows up the ramp, so a spike decaying
     # over ~300 steps looked flat or rising when the hold ran out and the window's slope (the jump itself)
     # stopped the trial (steps 610, 621, 511, 2547); read from the jump's top, it falls
-    import synth_c
-    from logsim import CADENCES, log_rows
-
-    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
-    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+    curve, rows = c_dev_log(seed, run, cadence)
     det = ClimbDetector()
     assert curve.family == "C transient spikes" and curve.expect == STABLE
     assert not any(det.update(step, value).final for step, value in rows)
@@ -226,19 +235,14 @@ def test_the_window_keeps_the_rows_a_spike_s_spread_hid_the_descent_on(seed, run
     # showed again its slope came from the 2-3 rows before the spike and one row on its decay (run 164: 87
     # steps on, t 7.8) and stopped the trial: healthy runs (transient spikes, at steps 477-2181), or climbs
     # long before they started (climb after spikes: stopped at 411-693, climbs from 1947-2679)
-    import synth_c
-    from logsim import log_rows
-
-    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
-    rows = log_rows(curve, "1", np.random.default_rng([seed, run, 0]))
-    det = ClimbDetector()
-    at = next((step for step, value in rows if det.update(step, value).final), None)
+    curve, rows = c_dev_log(seed, run, "1")
+    at, kind = stop_and_finish(rows)
     if curve.expect == STABLE:
         assert curve.family == "C transient spikes"
-        assert at is None and det.finish().kind == STABLE
+        assert at is None and kind == STABLE
     else:
         assert curve.family == "C climb after spikes"
-        assert at is not None and at >= curve.truth and det.finish().kind == DIVERGED
+        assert at is not None and at >= curve.truth and kind == DIVERGED
 
 
 @pytest.mark.parametrize(("gen", "seed", "run"), [("b", 3, 93), ("c", 2, 67)])
@@ -249,18 +253,15 @@ def test_one_row_after_a_lost_chunk_does_not_confirm_a_spike_seen_before_it(gen,
     # asked for, and it shows the decay (generator B plain, dev seed 3; generator C transient spikes, its
     # development stream's seed 2)
     import detector as bench
-    import synth_c
     from logsim import CADENCES, log_rows
 
     if gen == "b":
         curve = bench.cases(seed, 40, False)[run]
+        rows = log_rows(curve, "irregular", np.random.default_rng([seed, run, CADENCES.index("irregular")]))
     else:
-        curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
-    rows = log_rows(curve, "irregular", np.random.default_rng([seed, run, CADENCES.index("irregular")]))
+        curve, rows = c_dev_log(seed, run, "irregular")
     assert curve.expect == STABLE
-    det = ClimbDetector()
-    assert not any(det.update(step, value).final for step, value in rows)
-    assert det.finish().kind == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
 
 
 @pytest.mark.parametrize(("seed", "run", "cadence"),
@@ -270,12 +271,6 @@ def test_a_level_that_fell_since_the_window_opened_is_not_a_level_held(seed, run
     # slowly enough that their last 100 steps (5 rows every 50) do not fall significantly, so the level read
     # as held ``rise`` of the way back for ``sustain`` steps and the trial was stopped; since the window
     # opened, it falls significantly
-    import synth_c
-    from logsim import CADENCES, log_rows
-
-    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
-    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
-    det = ClimbDetector()
+    curve, rows = c_dev_log(seed, run, cadence)
     assert curve.family == "C transient spikes" and curve.expect == STABLE
-    assert not any(det.update(step, value).final for step, value in rows)
-    assert det.finish().kind == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
