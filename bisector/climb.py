@@ -180,7 +180,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         if self._prev_step is not None:
             dt = float(step - self._prev_step)
             gaps = self._gaps
-            lost = bool(gaps) and dt > max(self.hold, 2 * max(gaps))  # a chunk of the log lost
+            lost = dt > self.hold and bool(gaps) and dt > 2 * max(gaps)  # a chunk of the log lost
             if len(gaps) < 9 or gaps[0] != step - self._prev_step or gaps[-1] != gaps[0]:  # (equal gaps: no new median)
                 gaps.append(step - self._prev_step)
                 self._interval = float(sorted(gaps)[len(gaps) // 2])
