@@ -342,15 +342,15 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         """A point's noise (standard deviation) at the current level."""
         return self._rel_noise * abs(self._level)
 
-    def _fit(self, independent: bool = True) -> tuple[float, float] | None:
+    def _fit(self, independent: bool = True, rising: bool = True) -> tuple[float, float] | None:
         """(slope, its standard error) of the window, residual variance pooled with the noise before it;
         ``independent``: count at most one point per ``indep_steps`` steps (the streaming test), else
-        every point (the end-of-run rule, which only decides at finish)."""
+        every point (the end-of-run rule, which only decides at finish); ``rising``: None unless it rises."""
         w = self._w
         sxx = self._wtt - self._wt * self._wt / w
         sxy = self._wty - self._wt * self._wy / w
         syy = self._wyy - self._wy * self._wy / w
-        if sxx <= 0 or sxy <= 0:
+        if sxx <= 0 or (rising and sxy <= 0):
             return None
         span = (self._last_step or 0) - self._cross if self._cross is not None else 0
         return self._pooled_slope(w, sxx, sxy, syy, span if independent else None)

@@ -52,13 +52,9 @@ class _SpikeGate:
         window's opening; a climb that holds its level does not, and one with a spike on its plateau is held
         only until that spike's decay levels out. Read only when the ``sustain`` rule would fire, so its cost
         (one pass over those points) is rare."""
-        w = self._w
-        sxx, sxy = self._wtt - self._wt * self._wt / w, self._wty - self._wt * self._wy / w
-        if sxx > 0 > sxy:
-            span = (self._last_step or step) - self._cross
-            slope, se = self._pooled_slope(w, sxx, sxy, self._wyy - self._wy * self._wy / w, span)
-            if slope < -self.t_fall * se:
-                return True
+        whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
+        if whole is not None and whole[0] < -self.t_fall * whole[1]:
+            return True
         pts = [(s - step, m) for s, m, _ in self._hist if s >= step - max(self.fall_steps, 4 * self.interval)]
         n = len(pts)
         if n < 3:
