@@ -360,18 +360,6 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._switched_at, self.phase_switch = self.phase_switch, None
         return True
 
-    def _oscillation(self, level: float, dt: float) -> None:
-        """Count swings of the level across a slow EMA larger than ``swing`` of it."""
-        self._slow += _decay(dt, max(self.slow, 5 * self.interval)) * (level - self._slow)
-        if self._slow < self._slow_min:
-            self._slow_min = self._slow
-        gap = level - self._slow
-        if abs(gap) > self.swing * abs(self._slow):
-            side = 1 if gap > 0 else -1
-            if side != self._side:
-                self._swings += self._side != 0
-                self._side = side
-
     # -- verdicts ---------------------------------------------------------------------------
     def _snapshot(self, kind: str, step: int | None, severity: float | None = None) -> Verdict:
         return Verdict(

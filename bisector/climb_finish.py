@@ -42,6 +42,7 @@ import math
 from dataclasses import replace
 
 from .climb_origin import _median
+from .climb_spikes import _decay
 from .curve_verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
 
 
@@ -84,6 +85,18 @@ class _EndRules:
             med = _median(sorted(vals))
             if med < self._low_window:
                 self._low_window, self._low_window_n = med, len(vals)
+
+    def _oscillation(self, level: float, dt: float) -> None:
+        """Count swings of the level across a slow EMA larger than ``swing`` of it."""
+        self._slow += _decay(dt, max(self.slow, 5 * self.interval)) * (level - self._slow)
+        if self._slow < self._slow_min:
+            self._slow_min = self._slow
+        gap = level - self._slow
+        if abs(gap) > self.swing * abs(self._slow):
+            side = 1 if gap > 0 else -1
+            if side != self._side:
+                self._swings += self._side != 0
+                self._side = side
 
     def _end_swing(self) -> float:
         """The amplitude of the end's swing: half the spread of the end's rows between their quartiles (a
