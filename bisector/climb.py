@@ -42,7 +42,9 @@ run started in ``climb_origin.py``):
   that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
   falls and is never confirmed, a climb's t keeps growing. So does a row ``fall_sigmas``
   below its median of 3 (that median lags a spike's decay by a row and reads it as a ramp). Rows
-  where a spike's spread hides the descent are not judged, but stay in the window.
+  where a spike's spread hides the descent are not judged, but stay in the window. Rows further apart
+  than ``jump_steps`` hide a jump: a rise of ``blind_jump`` of the descent between two of them waits
+  ``sustain`` steps, unless the loss goes on rising (``_watch_blind_jump``).
 * The climb start is where the window's fitted line crosses ``best + climb_frac
   * descent`` (``climb_start.py``: the median's lag, a sparse log's biases).
 """
@@ -100,8 +102,11 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         refall: float = 0.7,
         t_fall: float = 2.0,
         fall_steps: int = 100,
+        blind_jump: float = 0.75,
+        blind_escape: float = 0.3,
     ):
         self.refall, self.t_fall, self.fall_steps, self.t_sure = refall, t_fall, fall_steps, t_sure
+        self.blind_jump, self.blind_escape = blind_jump, blind_escape
         self.fall_sigmas, self.spread_steps = fall_sigmas, spread_steps
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
         self.recovered_cap = recovered_cap
@@ -131,6 +136,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._level = self._low = math.nan
         self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last 2 points
         self._last_rise = 0.0
+        self._prev_m, self._blind_at, self._blind_top = math.nan, -math.inf, math.inf  # (``_watch_blind_jump``)
         self._jump_at = self._jump_top = -math.inf
         self._after = [0.0] * 5  # least-squares sums of the median values since the last jump's top
         self._best = self._best_low = math.inf  # the best, and the lowest level it was set from
@@ -221,6 +227,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         m = m3 if step - self._steps[0] <= self.median_steps else value
         if self._best < math.inf:
             self._watch_jump(step, m3)  # (``climb_spikes.py``)
+        self._watch_blind_jump(step, m, dt)
         self._recent.append((step, m3))
         alpha = _decay(dt, self.smooth)
         level = self._level + alpha * (m - self._level)
@@ -281,6 +288,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
             fit = self._fit() if step - self._jump_at >= self.hold / 4 else None
             if fit is None or fit[0] < self.t_sure * fit[1]:
                 return _RUNNING
+        if step - self._blind_at < self.sustain:
+            return _RUNNING  # a rise this cadence cannot tell from a spike's jump (``_watch_blind_jump``)
         if (self._above_n < 2 and dt > 2 * self.interval) or (lost and self._jump_at >= self._cross):
             # the first point after a lost chunk: its rise cannot be told from a spike alone, nor, after a gap over the
             # hold and twice the last 9, a jump the window saw before it (a spike's top, then a row inside its decay)

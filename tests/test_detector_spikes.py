@@ -37,9 +37,9 @@ def c_dev_log(seed: int, run: int, cadence: str):
     return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
 
 
-def stop_and_finish(rows) -> tuple[int | None, str]:
+def stop_and_finish(rows, **kw) -> tuple[int | None, str]:
     """The step a trial reading ``rows`` was stopped at (None: never), and its final verdict's kind."""
-    det = ClimbDetector()
+    det = ClimbDetector(**kw)
     at = next((step for step, value in rows if det.update(step, value).final), None)
     return at, det.finish().kind
 
@@ -274,3 +274,43 @@ def test_a_level_that_fell_since_the_window_opened_is_not_a_level_held(seed, run
     curve, rows = c_dev_log(seed, run, cadence)
     assert curve.family == "C transient spikes" and curve.expect == STABLE
     assert stop_and_finish(rows) == (None, STABLE)
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"),
+                         [(0, 65, "50"), (0, 75, "50"), (0, 77, "50"), (0, 79, "50"), (1, 68, "50"),
+                          (0, 79, "irregular"), (1, 62, "irregular"), (1, 68, "irregular"), (2, 73, "irregular")])
+def test_a_rise_between_two_rows_too_far_apart_to_see_a_jump_is_waited_out_as_a_spike(seed, run, cadence):
+    # generator C's development stream (transient spikes): every 50 steps, or across an irregular log's gap
+    # over ``jump_steps``, a spike's jump falls between two rows, and a cascade of spikes held 3-7x the best for
+    # 200-300 steps, as a fast climb holds its level: the trial was stopped (as it still is with the wait off)
+    curve, rows = c_dev_log(seed, run, cadence)
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
+    assert stop_and_finish(rows, blind_jump=float("inf"))[0] is not None
+
+
+@pytest.mark.parametrize(("seed", "run", "by"), [(0, 192, 917), (1, 199, 930), (2, 113, 1201)])
+def test_a_blow_up_whose_every_row_jumps_is_not_waited_out_as_a_spike(seed, run, by):
+    # generator C's development stream logged every 50 steps: blow-ups (two to nan, at steps 917 and 930) rise
+    # ``blind_jump`` of the descent at every row; each row above the last jump's by ``blind_escape``, with no
+    # fall between, lifts the wait, so the climb is called before the loss overflows (or, the third, at the
+    # step it was called before the wait); without the lift it was called at the nan, or 300 steps later
+    curve, rows = c_dev_log(seed, run, "50")
+    assert curve.family in ("C nan", "C blow-up")
+    at, kind = stop_and_finish(rows)
+    assert kind == DIVERGED and at is not None and at <= by
+    late, _ = stop_and_finish(rows, blind_escape=float("inf"))
+    assert late is None or late > at
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_climb_that_jumps_between_two_rows_and_holds_is_called_once_the_wait_is_over(seed):
+    # every 50 steps: the loss falls from 2.7 to 0.8, then at step 1000 returns to 2.5 within 20 steps and
+    # holds there. The rise falls between two rows, as a spike's jump does, so the verdict waits; a level held
+    # for ``sustain`` (200) steps from that row is called then (a spike would have decayed), not later
+    values, _ = diverging(seed, climb_at=1000, dur=20)
+    values += [values[-1]] * 600
+    rows = [(step, values[step]) for step in range(0, len(values), 50)]
+    jumped = next(step for step, v in rows if step > 500 and v > 2.0)
+    assert stop_and_finish(rows) == (jumped + 200, DIVERGED)
+    assert stop_and_finish(rows, sustain=400) == (jumped + 400, DIVERGED)  # (the wait is ``sustain``'s)
