@@ -105,18 +105,20 @@ class _SpikeGate:
     def _watch_blind_jump(self, step: int, m: float, dt: float) -> None:
         """Where two rows are further apart than ``jump_steps`` (every 50 steps; an irregular log's longer
         gaps), a spike's jump falls between them, unseen by ``_watch_jump``. A rise of ``blind_jump`` of the
-        descent from one such row to the next (beyond 4 noise sigmas) may be one, and holds the verdict for
-        ``sustain`` steps (``update``): spikes stacked into a cascade hold 3-7x the best for 200-300 steps
-        before they decay, as a fast climb holds its level. The wait is lifted once the loss rises a further
-        ``blind_escape`` of the descent above that row: a climb that keeps climbing (a spike's top is its
-        jump, and a cascade's next spike seldom tops it by that much)."""
+        descent (and 4 noise sigmas) from one row to the next, at most two intervals on, may be one, and holds
+        the verdict for ``sustain`` steps (``update``): spikes stacked into a cascade hold 3-7x the best for
+        200-300 steps before they decay, as a fast climb holds its level. (Across a lost chunk a rise is as
+        often a climb's; ``update`` has its own rule there.) The wait is lifted once the loss rises a further
+        ``blind_escape`` of the descent above that row without falling below it between: a climb that keeps
+        climbing (a spike's top is its jump, and a cascade's next spike seldom tops it by that much)."""
         prev, self._prev_m = self._prev_m, m
         descent = self._start - self._best
         if not (prev == prev and 0 < descent < math.inf):
             return
         if m > self._blind_top + self.blind_escape * descent and prev >= self._blind_top - 4 * self._noise:
             self._blind_at, self._blind_top = -math.inf, math.inf  # (even if this row jumped again: a blow-up)
-        elif dt > self.jump_steps and m - prev > max(4 * self._noise, self.blind_jump * descent):
+        elif self.jump_steps < dt <= 2 * self.interval and m - prev > max(4 * self._noise,
+                                                                           self.blind_jump * descent):
             self._blind_at, self._blind_top = step, m
 
     def _rise(self, step: int, m3: float) -> float:

@@ -314,3 +314,20 @@ def test_a_climb_that_jumps_between_two_rows_and_holds_is_called_once_the_wait_i
     jumped = next(step for step, v in rows if step > 500 and v > 2.0)
     assert stop_and_finish(rows) == (jumped + 200, DIVERGED)
     assert stop_and_finish(rows, sustain=400) == (jumped + 400, DIVERGED)  # (the wait is ``sustain``'s)
+
+
+@pytest.mark.parametrize(("seed", "run"), [(6, 393), (3, 320), (11, 460)])
+def test_a_rise_across_a_lost_chunk_is_not_waited_out_as_a_spike(seed, run):
+    # irregular logs of generator B's development seeds (a climb after a plateau, a fast climb, a stair climb)
+    # whose climb rose while a chunk of the log was lost: the rise between the rows either side of the chunk
+    # is as often a climb's as a spike's, and the lost-chunk rule already asks for the next row; waiting
+    # ``sustain`` more steps for it as for a spike's jump delayed these by 200-560 steps
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(seed, 40, False)[run]
+    rows = log_rows(curve, "irregular", np.random.default_rng([seed, run, CADENCES.index("irregular")]))
+    assert curve.expect == DIVERGED
+    at, kind = stop_and_finish(rows)
+    assert kind == DIVERGED and at is not None and at >= curve.truth
+    assert (at, kind) == stop_and_finish(rows, blind_jump=float("inf"))
