@@ -109,8 +109,9 @@ class _SpikeGate:
         the verdict for ``sustain`` steps (``update``): spikes stacked into a cascade hold 3-7x the best for
         200-300 steps before they decay, as a fast climb holds its level. (Across a lost chunk a rise is as
         often a climb's; ``update`` has its own rule there.) The wait is lifted once the loss rises a further
-        ``blind_escape`` of the descent above that row without falling below it between: a climb that keeps
-        climbing (a spike's top is its jump, and a cascade's next spike seldom tops it by that much)."""
+        ``blind_escape`` of the descent above that row, the row before it not below that row: a climb that keeps
+        climbing (a spike's top is its jump; a cascade's next spike seldom tops it by that much, and seldom
+        before the first one decayed a little)."""
         prev, self._prev_m = self._prev_m, m
         descent = self._start - self._best
         if not (prev == prev and 0 < descent < math.inf):
