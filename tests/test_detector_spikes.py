@@ -37,6 +37,16 @@ def c_dev_log(seed: int, run: int, cadence: str):
     return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
 
 
+def ab_log(seed: int, run: int, cadence: str, real: bool = False):
+    """(curve, rows as written) of the A+B benchmark's run ``run`` of ``seed`` (with the real tagger curves
+    after A and B when ``real``), logged at ``cadence`` as ``benchmarks/detector.py`` logs it."""
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(seed, 40, real)[run]
+    return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+
+
 def stop_and_finish(rows, **kw) -> tuple[int | None, str]:
     """The step a trial reading ``rows`` was stopped at (None: never), and its final verdict's kind."""
     det = ClimbDetector(**kw)
@@ -85,11 +95,7 @@ def test_a_spike_that_hides_the_descent_still_sets_the_window_top():
     # benchmark seed 27, run 278 (generator B spiky, logged every step): a +1000% spike at step ~860 whose
     # spread hides the descent for ~140 steps; the window's top must include it, or its decay back toward
     # the plateau looks like a fresh rise near its top (this run was stopped wrongly at step 1007)
-    import detector as bench
-    from logsim import log_rows
-
-    curve = bench.cases(27, 40, False)[278]
-    rows = log_rows(curve, "1", np.random.default_rng([27, 278, 0]))
+    curve, rows = ab_log(27, 278, "1")
     det, top = ClimbDetector(), -np.inf
     for step, value in rows:
         if step > 1010:
@@ -105,11 +111,7 @@ def test_a_spiky_run_s_spikes_count_in_the_noise_the_slope_test_pools(seed, run,
     # benchmark runs logged every 10 steps (generator B spiky and plain, generator A healthy): spikes
     # stacked within ~100 steps read as a ramp whose t passes 4 against the median noise, which ignores
     # spikes; against the RMS spread of the run's second differences (spikes included) it does not
-    import detector as bench
-    from logsim import CADENCES, log_rows
-
-    curve = bench.cases(seed, 40, False)[run]
-    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+    curve, rows = ab_log(seed, run, cadence)
 
     def stops(**kw) -> bool:
         det = ClimbDetector(**kw)
@@ -126,11 +128,7 @@ def test_a_row_back_at_its_base_is_no_climb_whatever_its_median_of_3(seed, run):
     # (+40-150%) for 60-150 steps; the median of 3 rows lags their decay by a row, so the medians rise like a
     # ramp while the row itself is already falling back (were stopped at steps 280, 1450, 881, 551); a row 2
     # noise sigmas below its median waits (at 3 sigmas the last two were still stopped)
-    import detector as bench
-    from logsim import CADENCES, log_rows
-
-    curve = bench.cases(seed, 40, False)[run]
-    rows = log_rows(curve, "10", np.random.default_rng([seed, run, CADENCES.index("10")]))
+    curve, rows = ab_log(seed, run, "10")
     det = ClimbDetector()
     assert curve.expect == STABLE
     assert not any(det.update(step, value).final for step, value in rows)
@@ -143,11 +141,7 @@ def test_a_real_climb_s_row_below_its_median_does_not_delay_a_clear_slope():
     # the reference tagger's bad recipe (real train CE), as benchmark seed 4 writes it every 5 steps: its noisy
     # rows often sit 2 noise sigmas below their median of 3; with a slope far past ``t_spike`` that is noise,
     # not a spike decaying (the gate for every slope held this climb 60 steps longer: 335 -> 395)
-    import detector as bench
-    from logsim import CADENCES, log_rows
-
-    curve = bench.cases(4, 40, True)[641]
-    rows = log_rows(curve, "5", np.random.default_rng([4, 641, CADENCES.index("5")]))
+    curve, rows = ab_log(4, 641, "5", real=True)
     assert curve.family == "tagger bad recipe"
     det = ClimbDetector()
     v = next((v for step, value in rows if (v := det.update(step, value)).final), None)
@@ -160,11 +154,7 @@ def test_a_spike_that_decayed_back_leaves_no_sustain_clock_for_the_next_one(cade
     # ~3980 decays over 170 steps to a fifth of the way back, still above ``rise``, so the 200-step ``sustain``
     # clock kept running through the decay; the next spike's first row (steps 4181, 4200) found it run down,
     # above the trailing level, and stopped the trial. A fall of ``refall`` of the rise from its top restarts it
-    import detector as bench
-    from logsim import CADENCES, log_rows
-
-    curve = bench.cases(22, 40, False)[253]
-    rows = log_rows(curve, cadence, np.random.default_rng([22, 253, CADENCES.index(cadence)]))
+    curve, rows = ab_log(22, 253, cadence)
 
     def stops(**kw) -> bool:
         det = ClimbDetector(**kw)
@@ -252,14 +242,7 @@ def test_one_row_after_a_lost_chunk_does_not_confirm_a_spike_seen_before_it(gen,
     # lost chunk, its average), and that row's slope stopped the trial. After such a gap one more row is
     # asked for, and it shows the decay (generator B plain, dev seed 3; generator C transient spikes, its
     # development stream's seed 2)
-    import detector as bench
-    from logsim import CADENCES, log_rows
-
-    if gen == "b":
-        curve = bench.cases(seed, 40, False)[run]
-        rows = log_rows(curve, "irregular", np.random.default_rng([seed, run, CADENCES.index("irregular")]))
-    else:
-        curve, rows = c_dev_log(seed, run, "irregular")
+    curve, rows = ab_log(seed, run, "irregular") if gen == "b" else c_dev_log(seed, run, "irregular")
     assert curve.expect == STABLE
     assert stop_and_finish(rows) == (None, STABLE)
 
@@ -313,7 +296,8 @@ def test_a_climb_that_jumps_between_two_rows_and_holds_is_called_once_the_wait_i
     rows = [(step, values[step]) for step in range(0, len(values), 50)]
     jumped = next(step for step, v in rows if step > 500 and v > 2.0)
     assert stop_and_finish(rows) == (jumped + 200, DIVERGED)
-    assert stop_and_finish(rows, sustain=400) == (jumped + 400, DIVERGED)  # (the wait is ``sustain``'s)
+    # (the wait and the level-held rule are both ``sustain`` long: this pins when, not which)
+    assert stop_and_finish(rows, sustain=400) == (jumped + 400, DIVERGED)
 
 
 @pytest.mark.parametrize(("seed", "run"), [(6, 393), (3, 320), (11, 460)])
@@ -322,11 +306,7 @@ def test_a_rise_across_a_lost_chunk_is_not_waited_out_as_a_spike(seed, run):
     # whose climb rose while a chunk of the log was lost: the rise between the rows either side of the chunk
     # is as often a climb's as a spike's, and the lost-chunk rule already asks for the next row; waiting
     # ``sustain`` more steps for it as for a spike's jump delayed these by 200-560 steps
-    import detector as bench
-    from logsim import CADENCES, log_rows
-
-    curve = bench.cases(seed, 40, False)[run]
-    rows = log_rows(curve, "irregular", np.random.default_rng([seed, run, CADENCES.index("irregular")]))
+    curve, rows = ab_log(seed, run, "irregular")
     assert curve.expect == DIVERGED
     at, kind = stop_and_finish(rows)
     assert kind == DIVERGED and at is not None and at >= curve.truth
