@@ -26,7 +26,7 @@ it stops:
   above the best by three standard errors of its end (the median of the last
   ``end_steps`` steps, at least 5 intervals), unless it ends inside a spike
   (high only since one clear jump less than ``spike_steps`` before the end,
-  not rising into it by more than it, and not rising since); or, a positive loss, it ends at twice its lowest
+  not rising into it by half of it or more, and not rising since); or, a positive loss, it ends at twice its lowest
   window's median (``_doubled_at_end``: its plateau, read as its end is read)
   and ``climb_frac`` of the way back from it; or its streaming climb test was about to confirm
   (the window's slope already significant, only points or hold missing). After
@@ -57,6 +57,12 @@ class _EndRules:
 
     end_t = 3.0
     """How many standard errors the end's slope must be above 0 for ``final_level`` to read the end as rising."""
+
+    spike_ramp = 0.5
+    """How much of a jump the point before it may sit above the level before it, for ``_spike_at_end``: a
+    spike's onset logged as means over an interval splits its rise over two rows; a ramp rises into its
+    steepest step by as much as the step (0.5 against 1.0: one more late slow climb caught at its end on
+    39,480 B dev logs, seeds 0-11, no healthy verdict changed there or on C's 1,500)."""
 
     double_ratio = 2.0
     """How many times its lowest window's median a positive loss must end at for ``_doubled_at_end``."""
@@ -275,8 +281,8 @@ class _EndRules:
         median before the jump at most ``end_frac`` of the way back), then one jump (the largest rise
         between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
         of that median, where a noisy climb rises a few noises between two points) from that level (the
-        point before it no more than the jump, or three noises, above the median: a ramp's steepest step
-        is no spike's jump), then at least two points that do not rise further (a spike holds, then
+        point before it no more than ``spike_ramp`` of the jump, or three noises, above the median: a
+        ramp's steepest step is no spike's jump), then at least two points that do not rise further (a spike holds, then
         decays; a climb keeps rising). High for longer than ``spike_steps``, or rising into the jump or
         after it, it is an end level."""
         pts = [v for _, v in self._tail]
@@ -294,8 +300,8 @@ class _EndRules:
             return False
         if before - best > self.end_frac * descent:
             return False  # already high before the jump
-        if pts[k - 1] - before > max(3 * self._rel_noise * abs(before), jump):
-            return False  # rising into the jump by more than the jump: a ramp's steepest step, no spike's
+        if pts[k - 1] - before > max(3 * self._rel_noise * abs(before), self.spike_ramp * jump):
+            return False  # rising into the jump: a ramp's steepest step, no spike's
         half = len(post) // 2
         first, last = sorted(post[:half]), sorted(post[half:])
         noise = self._rel_noise * abs(post[0])

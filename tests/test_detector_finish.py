@@ -264,7 +264,7 @@ def test_a_swing_that_ends_rising_every_50_steps_is_no_spike_at_its_end():
     120 -> 135 -> 156 -> 179 -> 190, to above its start (its clean curve ends at 192, its start 160). The
     end read the steepest of those rises (+22) as a spike's jump with two rows after it that rose less, and
     excused the end as a spike: ``stable``. A spike jumps from a level; these rows rose into the jump by more
-    than the jump itself (a ramp), so the end is the end: not ``stable``."""
+    than half of it (a ramp), so the end is the end: not ``stable``."""
     from .test_detector_spikes import ab_log
 
     curve, logged = ab_log(122, 631, "50")
@@ -274,6 +274,27 @@ def test_a_swing_that_ends_rising_every_50_steps_is_no_spike_at_its_end():
         det.update(step, value)
     assert not det._spike_at_end()
     assert det.finish().kind != STABLE
+
+
+def test_a_slow_climb_whose_last_rows_rise_into_their_steepest_step_is_diverged_at_its_end():
+    """Benchmark generator B, dev seed 3, run 282 ("B slow climb", logged irregularly): the log loses steps
+    729-1023 while the loss climbs from 0.0003 to a third of the way back; its last rows read 0.001, 0.001,
+    0.002, 0.004, 0.004. The steepest rise (0.002 -> 0.004) came after a rise half as large, from a level
+    already rising: a ramp's, not a spike's jump, so the end is no spike to excuse (``spike_ramp``) and the
+    run ends far back toward its start: ``diverged`` (it was ``stable`` with a ramp allowed the whole jump)."""
+    from .test_detector_spikes import ab_log
+
+    curve, logged = ab_log(3, 282, "irregular")
+    assert curve.family == "B slow climb" and curve.truth < logged[-1][0]
+    det = ClimbDetector()
+    for step, value in logged:
+        assert not det.update(step, value).final
+    assert det.finish().kind == DIVERGED
+    lax = ClimbDetector()
+    lax.spike_ramp = 1.0
+    for step, value in logged:
+        lax.update(step, value)
+    assert lax.finish().kind == STABLE
 
 
 @pytest.mark.parametrize("seed", SEEDS)
