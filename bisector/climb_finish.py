@@ -26,8 +26,8 @@ it stops:
   above the best by three standard errors of its end (the median of the last
   ``end_steps`` steps, at least 5 intervals), unless it ends inside a spike
   (high only since one clear jump less than ``spike_steps`` before the end,
-  not rising into it by more than it, and not rising since); or, a positive loss, it ends at twice its lowest
-  window's median (``_doubled_at_end``: its plateau, read as its end is read)
+  not rising into it by more than it, and not rising since); or, a positive
+  loss, it ends at twice its lowest window's median (``_doubled_at_end``: its plateau, read as its end is read)
   and ``climb_frac`` of the way back from it; or its streaming climb test was about to confirm
   (the window's slope already significant, only points or hold missing). After
   a small descent (less than ``min_descent``), an end more than half of the way
@@ -62,8 +62,8 @@ class _EndRules:
     """How much of a jump the point before it may sit above the level before it, for ``_spike_at_end``: a
     ramp rises into its steepest step by more than the step; a spike's onset over a few steps, or logged
     as means over an interval, splits its rise over two rows, up to 0.7 of the jump before it on the
-    benchmark's held-out A logs (0.5 caught two more climbs at their end and called two healthy runs
-    that ended inside a spike ``diverged``)."""
+    benchmark's held-out A logs (0.5 caught three more climbs at their end, and called healthy runs that
+    ended inside such a spike ``diverged``)."""
 
     double_ratio = 2.0
     """How many times its lowest window's median a positive loss must end at for ``_doubled_at_end``."""
@@ -283,9 +283,9 @@ class _EndRules:
         between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
         of that median, where a noisy climb rises a few noises between two points) from that level (the
         point before it no more than ``spike_ramp`` of the jump, or three noises, above the median: a
-        ramp's steepest step is no spike's jump), then at least two points that do not rise further (a spike holds, then
-        decays; a climb keeps rising). High for longer than ``spike_steps``, or rising into the jump or
-        after it, it is an end level."""
+        ramp's steepest step is no spike's jump), then at least two points that do not rise further (a
+        spike holds, then decays; a climb keeps rising). High for longer than ``spike_steps``, or rising
+        into the jump or after it, it is an end level."""
         pts = [v for _, v in self._tail]
         if len(pts) < 3:
             return False
