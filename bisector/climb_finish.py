@@ -27,9 +27,10 @@ it stops:
   ``end_steps`` steps, at least 5 intervals), unless it ends inside a spike
   (high only since one clear jump less than ``spike_steps`` before the end,
   not rising into it by more than it, and not rising since); or, a positive
-  loss, it ends at twice its lowest window's median (``_doubled_at_end``: its plateau, read as its end is read)
-  and ``climb_frac`` of the way back from it; or its streaming climb test was about to confirm
-  (the window's slope already significant, only points or hold missing). After
+  loss, it ends at twice its lowest window's median (``_doubled_at_end``: its
+  plateau, read as its end is read) and ``climb_frac`` of the way back from
+  it; or its streaming climb test was about to confirm (the window's slope
+  already significant, only points or hold missing). After
   a small descent (less than ``min_descent``), an end more than half of the way
   back. A curve that ends far above its best is never ``stable``, whatever the
   streaming test missed (a late slow climb cut by the horizon, a climb on a
