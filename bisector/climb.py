@@ -137,7 +137,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last 2 points
         self._last_rise = 0.0
         self._prev_m, self._blind_at, self._blind_top = math.nan, -math.inf, math.inf  # (``_watch_blind_jump``)
-        self._jump_at = self._jump_top = -math.inf
+        self._jump_at = self._jump_top = self._jump_top_at = -math.inf
         self._after = [0.0] * 5  # least-squares sums of the median values since the last jump's top
         self._best = self._best_low = math.inf  # the best, and the lowest level it was set from
         self._best_raw = math.inf  # the raw value logged where the best was set (``climb_start.py``)
@@ -319,8 +319,10 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         if slope < self.t_spike * se and (self._spike_like(t) or value < m - self.fall_sigmas * self._noise):
             return _RUNNING  # (a row ``fall_sigmas`` below its median of 3, which lags a spike's decay: falling)
         if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4
+                                         and step - self._jump_at >= self.sustain / 2
                                          and not self._still_falling(step)):
             # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
+            # (and, as above, no jump in the last ``sustain / 2``: a spike on a decaying one needs that to fall)
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
 

@@ -50,12 +50,15 @@ class _SpikeGate:
         intervals: 5 rows of a sparse log). A long-lived spike (a jump to 10x decaying over 300 steps) stays
         ``rise`` of the way back for longer than ``sustain``, but it falls all along, and from its top at the
         window's opening; a climb that holds its level does not, and one with a spike on its plateau is held
-        only until that spike's decay levels out. Read only when the ``sustain`` rule would fire, so its cost
+        only until that spike's decay levels out. The last ``fall_steps`` start no earlier than the last jump's
+        top: a spike stacked on a decaying one falls from there, and the rows up its jump made that fall read as
+        a rise. Read only when the ``sustain`` rule would fire, so its cost
         (one pass over those points) is rare."""
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
         if whole is not None and whole[0] < -self.t_fall * whole[1]:
             return True
-        pts = [(s - step, m) for s, m, _ in self._hist if s >= step - max(self.fall_steps, 4 * self.interval)]
+        since = max(step - max(self.fall_steps, 4 * self.interval), self._jump_top_at)
+        pts = [(s - step, m) for s, m, _ in self._hist if s >= since]
         n = len(pts)
         if n < 3:
             return False
@@ -95,11 +98,11 @@ class _SpikeGate:
         need = max(4 * noise, self.jump_frac * (self._start - self._best))
         rise = self._rise(step, m3)
         if rise > need and self._last_rise <= need:
-            self._jump_at, self._jump_top, self._after = step, m3, [0.0] * 5
+            self._jump_at, self._jump_top, self._jump_top_at, self._after = step, m3, step, [0.0] * 5
         elif step - self._jump_at <= self.jump_steps and m3 > self._jump_top:
             # still on its way up (a spike ramps up over a few steps, and the bar is crossed on the way):
             # the trend since the jump is read from its top, or a decaying spike's trend looked flat
-            self._jump_top, self._after = m3, [0.0] * 5
+            self._jump_top, self._after, self._jump_top_at = m3, [0.0] * 5, step
         self._last_rise = rise
 
     def _watch_blind_jump(self, step: int, m: float, dt: float) -> None:

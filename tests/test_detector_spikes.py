@@ -311,3 +311,28 @@ def test_a_rise_across_a_lost_chunk_is_not_waited_out_as_a_spike(seed, run):
     at, kind = stop_and_finish(rows)
     assert kind == DIVERGED and at is not None and at >= curve.truth
     assert (at, kind) == stop_and_finish(rows, blind_jump=float("inf"))
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(0, 79, "5"), (1, 67, "5"), (1, 72, "10")])
+def test_a_spike_on_a_decaying_one_is_read_falling_from_its_own_top(seed, run, cadence):
+    # generator C's development stream (transient spikes): a second jump (to 4-6x the best) lands on the first
+    # spike's decay, 200-300 steps after the window opened; 100 steps on, the last 100 steps still held the rows
+    # up the jump, so a fall from the new top (200 -> 130 on (0, 79)) read as flat and ``sustain`` stopped the
+    # trial (steps 2185, 835, 2280). Read from that top, it falls
+    curve, rows = c_dev_log(seed, run, cadence)
+    det = ClimbDetector()
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert not any(det.update(step, value).final for step, value in rows)
+    assert det.finish().kind == STABLE
+
+
+def test_no_level_is_called_held_within_half_the_sustain_time_of_a_jump():
+    # generator C's development stream, run (1, 72) every 5 steps: a spike to 6x at step 2000, decaying, then a
+    # second to 8x at step 2165; at 2210, 45 steps after that jump, the level had been ``rise`` of the way back
+    # for 210 steps and the slope test's ``sustain`` branch stopped the trial, before the new spike could show
+    # its decay (the ``sustain`` rule waits half the sustain time after a jump; this branch did not)
+    curve, rows = c_dev_log(1, 72, "5")
+    at, kind = stop_and_finish(rows)
+    assert curve.expect == STABLE
+    assert (at, kind) == (None, STABLE)
+    assert stop_and_finish(rows, sustain=10_000)[0] is None  # (no slope confirms it either)
