@@ -51,9 +51,9 @@ class _SpikeGate:
         ``rise`` of the way back for longer than ``sustain``, but it falls all along, and from its top at the
         window's opening; a climb that holds its level does not, and one with a spike on its plateau is held
         only until that spike's decay levels out. The last ``fall_steps`` start no earlier than the last jump's
-        top: a spike stacked on a decaying one falls from there, and the rows up its jump made that fall read as
-        a rise. Read only when the ``sustain`` rule would fire, so its cost
-        (one pass over those points) is rare."""
+        top (or the row that a rise between two rows too far apart to see a jump led to): a spike stacked on a
+        decaying one falls from there, and the rows up its jump made that fall read as a rise. Read only when
+        the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
         if whole is not None and whole[0] < -self.t_fall * whole[1]:
             return True
@@ -114,16 +114,19 @@ class _SpikeGate:
         often a climb's; ``update`` has its own rule there.) The wait is lifted once the loss rises a further
         ``blind_escape`` of the descent above that row, the row before it not below that row: a climb that keeps
         climbing (a spike's top is its jump; a cascade's next spike seldom tops it by that much, and seldom
-        before the first one decayed a little)."""
+        before the first one decayed a little). Either row is a top the decay test reads from
+        (``_still_falling``): a spike whose rise spanned two rows escapes the wait, and then falls."""
         prev, self._prev_m = self._prev_m, m
         descent = self._start - self._best
         if not (prev == prev and 0 < descent < math.inf):
             return
         if m > self._blind_top + self.blind_escape * descent and prev >= self._blind_top - 4 * self._noise:
             self._blind_at, self._blind_top = -math.inf, math.inf  # (even if this row jumped again: a blow-up)
+            self._jump_top_at = step
         elif self.jump_steps < dt <= 2 * self.interval and m - prev > max(4 * self._noise,
                                                                            self.blind_jump * descent):
             self._blind_at, self._blind_top = step, m
+            self._jump_top_at = step
 
     def _rise(self, step: int, m3: float) -> float:
         """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""

@@ -336,3 +336,16 @@ def test_no_level_is_called_held_within_half_the_sustain_time_of_a_jump():
     assert curve.expect == STABLE
     assert (at, kind) == (None, STABLE)
     assert stop_and_finish(rows, sustain=10_000)[0] is None  # (no slope confirms it either)
+
+
+@pytest.mark.parametrize(("seed", "run"), [(0, 171), (2, 173), (2, 175)])
+def test_a_spike_risen_over_two_sparse_rows_is_read_falling_from_the_second(seed, run):
+    # generator C's development stream, climbs after spikes, every 50 steps: a spike's rise split over two rows
+    # (the first partway up, the second at its top) escapes the blind-jump wait as a blow-up would, and 200
+    # steps on ``sustain`` read its decay over the last 200 steps, the row before the top among them, as flat:
+    # the trial was stopped on the spike (steps 551, 600, 1000), long before the climb. Read from the second
+    # row, the decay falls, and the climb itself is caught
+    curve, rows = c_dev_log(seed, run, "50")
+    at, kind = stop_and_finish(rows)
+    assert curve.family == "C climb after spikes"
+    assert kind == DIVERGED and curve.truth <= at <= curve.truth + 400
