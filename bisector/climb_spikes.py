@@ -52,7 +52,9 @@ class _SpikeGate:
         window's opening; a climb that holds its level does not, and one with a spike on its plateau is held
         only until that spike's decay levels out. The last ``fall_steps`` start no earlier than the last jump's
         top (or the row that a rise between two rows too far apart to see a jump led to): a spike stacked on a
-        decaying one falls from there, and the rows up its jump made that fall read as a rise. Read only when
+        decaying one falls from there, and the rows up its jump made that fall read as a rise. Fewer than 3 rows
+        there (a lost chunk; a top just reached) cannot tell, and ``sustain`` waits for them: one row after a
+        lost chunk, back up where a decay had left off, is a new spike as often as a level held. Read only when
         the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
         if whole is not None and whole[0] < -self.t_fall * whole[1]:
@@ -61,7 +63,7 @@ class _SpikeGate:
         pts = [(s - step, m) for s, m, _ in self._hist if s >= since]
         n = len(pts)
         if n < 3:
-            return False
+            return True  # (a lost chunk, or a top just reached: whether it falls cannot be told yet)
         mu_u, mu_m = sum(u for u, _ in pts) / n, sum(m for _, m in pts) / n
         sxx = sum((u - mu_u) ** 2 for u, _ in pts)
         sxy = sum((u - mu_u) * (m - mu_m) for u, m in pts)

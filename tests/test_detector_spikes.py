@@ -349,3 +349,26 @@ def test_a_spike_risen_over_two_sparse_rows_is_read_falling_from_the_second(seed
     at, kind = stop_and_finish(rows)
     assert curve.family == "C climb after spikes"
     assert kind == DIVERGED and curve.truth <= at <= curve.truth + 400
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(2, 78, "irregular"), (0, 63, "50")])
+def test_a_level_held_is_not_read_from_fewer_than_3_rows(seed, run, cadence):
+    # generator C's development stream, transient spikes: logged irregularly, (2, 78)'s rows fall 10.5 -> 6.7
+    # -> 6.0 down a spike's decay, then a lost chunk of 180 steps, then one row back at 10.5 inside the next
+    # spike; ``sustain`` (the level ``rise`` of the way back for 237 steps) read its fall test over the last 100
+    # steps, one row, as "not falling" and stopped the trial on that row. Every 50 steps (0, 63)'s next spike
+    # rises over two rows (27 -> 60 -> 87), and its fall test, read from the second (the top the blind-jump
+    # wait lets go at), had that row alone. Fewer than 3 rows cannot tell a fall, so the rule waits for them
+    curve, rows = c_dev_log(seed, run, cadence)
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
+
+
+def test_a_climb_after_a_spike_read_over_3_rows_is_caught_at_the_climb():
+    # (2, 160) of generator C's development stream, a climb after spikes, every 50 steps: a spike risen over two
+    # rows (0.30 -> 0.60 -> 0.92) stopped the trial on the second, at step 1301, 840 steps before the climb (a
+    # false alarm); now its decay is seen, and the climb that starts at 2138 is caught 163 steps on
+    curve, rows = c_dev_log(2, 160, "50")
+    at, kind = stop_and_finish(rows)
+    assert curve.family == "C climb after spikes" and kind == DIVERGED
+    assert curve.truth <= at <= curve.truth + 250
