@@ -6,7 +6,9 @@ Curves: generator A (``synth_a``: the v2 benchmark's healthy and 100-300-step
 climbs), generator B (``synth_b``: broader families, built independently), the
 reference tagger's real per-step curves (``tagger_curves``, cached) and, with
 ``--gens c``, generator C (``synth_c``: shaped like real runs, written without
-reading the detector or A and B; held out, no rule was tuned on it). Each
+reading the detector or A and B; held out, no rule was tuned on it) and, with ``--gens d``,
+generator D (``synth_d``: a fourth, written blind to the detector and to A-C, with noise models
+of its own: heteroscedastic, Student-t, correlated, printed to 3-4 digits). Each
 underlying run is written as a log at every cadence in ``logsim.CADENCES``
 (the value at the step or the mean since the last row, some with a
 crash-resume's replayed rows) and fed row by row to ``ClimbDetector``.
@@ -41,6 +43,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import synth_a  # noqa: E402
 import synth_b  # noqa: E402
 import synth_c  # noqa: E402
+import synth_d  # noqa: E402
 from logsim import CADENCES, Curve, climb_start, interval, log_rows  # noqa: E402
 
 from bisector.detector import DIVERGED, NAN, STABLE, ClimbDetector  # noqa: E402
@@ -74,11 +77,12 @@ def real_curves() -> list[Curve]:
 
 def cases(seed: int, n: int, real: bool, gens: str = "ab") -> list[Curve]:
     """The curves of one seed: A and B share a stream (indices stable since v2), then the real curves, then C
-    from its own stream (adding it moves nothing before it)."""
+    and D each from its own stream (adding one moves nothing before it)."""
     rng = np.random.default_rng(seed)
     out = synth_a.curves(rng, n) + synth_b.curves(rng, n)
     out = [c for c in out if c.family[0].lower() in gens] + (real_curves() if real else [])
-    return out + (synth_c.curves(np.random.default_rng([seed, 3]), n) if "c" in gens else [])
+    out += synth_c.curves(np.random.default_rng([seed, 3]), n) if "c" in gens else []
+    return out + (synth_d.curves(np.random.default_rng([seed, 11]), n) if "d" in gens else [])
 
 
 def blowup_start(c: Curve) -> int | None:
@@ -280,8 +284,8 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also score the peer rules (slower)")
     ap.add_argument("--peer-n", type=int, default=10, help="curves per family the peers are scored on")
     ap.add_argument("--no-real", action="store_true", help="leave out the cached real tagger curves")
-    ap.add_argument("--gens", nargs="+", default=["a", "b"], choices=["a", "b", "c"],
-                    help="which generators (c: the third, held out; its table is read apart)")
+    ap.add_argument("--gens", nargs="+", default=["a", "b"], choices=["a", "b", "c", "d"],
+                    help="which generators (c, d: the third and fourth, held out; their tables are read apart)")
     ap.add_argument("--speed", action="store_true", help="time the detector on a 100,000-point log")
     args = ap.parse_args()
     t0 = time.perf_counter()

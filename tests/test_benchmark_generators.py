@@ -1,9 +1,9 @@
 """The detector benchmark's curves and scoring (``benchmarks/``): a figure is only as true as its truth.
 
-Generator C is the third, written without reading the detector or generators A and B; these tests pin
-what each of its families promises (the truth a score is read against), that adding it moved no curve
-of A, B or the real set (so figures before and after stay comparable), and how a ``nan`` run caught
-as ``diverged`` before it overflowed is scored.
+Generators C and D are the third and fourth, written without reading the detector or the generators
+before them; these tests pin what each of their families promises (the truth a score is read
+against), that adding one moved no curve of A, B or the real set (so figures before and after stay
+comparable), and how a ``nan`` run caught as ``diverged`` before it overflowed is scored.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import detector as bench  # noqa: E402
+import logsim  # noqa: E402
 import synth_c  # noqa: E402
+import synth_d  # noqa: E402
 
 from bisector.detector import DIVERGED, NAN, STABLE  # noqa: E402
 
@@ -72,3 +74,55 @@ def test_the_blowup_start_of_a_nan_run_is_read_from_its_finite_part():
     assert c.clean[start - 1] > c.clean[: start - 1].min()
     healthy = next(c for c in synth_c.curves(np.random.default_rng(3), 1) if c.expect == STABLE)
     assert bench.blowup_start(healthy) is None
+
+
+# Generator D: a fourth set, written blind to the detector and to generators A-C (shapes nobody tuned on).
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generator_d_keeps_the_promise_of_each_family(seed):
+    for c in synth_d.curves(np.random.default_rng(seed), 3):
+        n, k = len(c.values), c.truth or len(c.values) + 1
+        assert 600 <= n <= 5000 and c.start == c.clean[0] > 0 and c.family.startswith("D ")
+        assert np.isfinite(c.values[: k - 1]).all() and (c.values[: k - 1] > 0).all(), c.family
+        assert c.clean[: k - 1].min() <= 0.75 * c.start, c.family  # a real descent comes first
+        if c.expect == NAN:
+            assert not np.isfinite(c.values[k - 1]) and np.isnan(c.values[k:]).all(), c.family
+        elif c.expect == STABLE:  # never 100+ steps above the running best + 8% of the descent; ends lower
+            assert c.family in synth_d.HEALTHY and c.truth is None and c.clean[-1] < c.start, c.family
+            best = np.minimum.accumulate(c.clean)
+            above = np.concatenate([[False], c.clean > best + 0.08 * (c.start - best), [False]])
+            runs = np.diff(np.nonzero(np.diff(above.astype(int)))[0])[::2]
+            assert not len(runs) or runs.max() <= 100, c.family
+        else:  # the climb goes 30%+ of the way back, and the truth leaves 150 steps to see it
+            assert c.expect == DIVERGED and k <= n - 150, c.family
+            best = c.clean[:k].min()
+            assert k == logsim.climb_start(c.clean, c.start, n), c.family
+            assert c.clean[-1] >= best + 0.3 * (c.start - best), c.family
+            assert (c.clean[k - 1:] > best + 0.1 * (c.start - best)).all(), c.family
+
+
+def test_adding_generator_d_moves_no_curve_of_a_b_c_or_the_real_set():
+    abc, abcd = bench.cases(6, 2, False, "abc"), bench.cases(6, 2, False, "abcd")
+    assert len(abcd) == len(abc) + 2 * len(synth_d.FAMILIES)
+    for a, b in zip(abc, abcd, strict=False):
+        assert a.family == b.family and np.array_equal(a.values, b.values, equal_nan=True)
+    assert [c.family for c in bench.cases(6, 2, False, "d")] == [c.family for c in abcd[len(abc) :]]
+
+
+def test_generator_d_is_family_major_and_reproducible():
+    a, b = synth_d.curves(np.random.default_rng(7), 2), synth_d.curves(np.random.default_rng(7), 2)
+    assert [c.family for c in a] == [f for f in synth_d.FAMILIES for _ in range(2)]
+    assert synth_d.HEALTHY == synth_d.FAMILIES[: len(synth_d.HEALTHY)]
+    assert all(np.array_equal(x.values, y.values, equal_nan=True) for x, y in zip(a, b, strict=True))
+    assert {c.expect for c in a[2 * len(synth_d.HEALTHY):]} == {DIVERGED, NAN}
+
+
+def test_generator_d_spans_loss_scales_and_observes_through_noise():
+    runs = synth_d.curves(np.random.default_rng(4), 4)
+    starts = np.array([c.start for c in runs])
+    assert starts.max() / starts.min() > 1e3  # each run scaled by 10**U(-3, 3)
+    for c in runs:
+        ok = np.isfinite(c.values)
+        rel = np.abs(np.log(c.values[ok] / c.clean[ok]))
+        assert 0 < np.median(rel) < 0.25, c.family  # relative noise of 0.5-20%, never a clean copy
