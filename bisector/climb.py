@@ -104,9 +104,10 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         fall_steps: int = 100,
         blind_jump: float = 0.75,
         blind_escape: float = 0.3,
+        top_sigmas: float = 4.0,
     ):
         self.refall, self.t_fall, self.fall_steps, self.t_sure = refall, t_fall, fall_steps, t_sure
-        self.blind_jump, self.blind_escape = blind_jump, blind_escape
+        self.blind_jump, self.blind_escape, self.top_sigmas = blind_jump, blind_escape, top_sigmas
         self.fall_sigmas, self.spread_steps = fall_sigmas, spread_steps
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
         self.recovered_cap = recovered_cap

@@ -54,12 +54,18 @@ class _SpikeGate:
         top (or the row that a rise between two rows too far apart to see a jump led to): a spike stacked on a
         decaying one falls from there, and the rows up its jump made that fall read as a rise. Fewer than 3 rows
         there (a lost chunk; a top just reached) cannot tell, and ``sustain`` waits for them: one row after a
-        lost chunk, back up where a decay had left off, is a new spike as often as a level held. Read only when
+        lost chunk, back up where a decay had left off, is a new spike as often as a level held. Nor before the
+window's top, where the last row is ``top_sigmas`` noise below it: a spike risen over several sparse rows
+(each under the jump's bar) falls from its top, and the rows up its rise made that fall read as flat; a
+level held is within a few sigmas of its top, and its fall is read over the whole span. Read only when
         the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
         if whole is not None and whole[0] < -self.t_fall * whole[1]:
             return True
         since = max(step - max(self.fall_steps, 4 * self.interval), self._jump_top_at)
+        top, top_at = max(((m, s) for s, m, _ in self._hist if s >= self._cross), default=(-math.inf, since))
+        if top - self._hist[-1][1] > self.top_sigmas * max(self._noise, math.sqrt(self._prior)):
+            since = max(since, top_at)  # well below the window's top: read from there (a spike risen over rows)
         pts = [(s - step, m) for s, m, _ in self._hist if s >= since]
         n = len(pts)
         if n < 3:

@@ -265,11 +265,12 @@ def test_a_level_that_fell_since_the_window_opened_is_not_a_level_held(seed, run
 def test_a_rise_between_two_rows_too_far_apart_to_see_a_jump_is_waited_out_as_a_spike(seed, run, cadence):
     # generator C's development stream (transient spikes): every 50 steps, or across an irregular log's gap
     # over ``jump_steps``, a spike's jump falls between two rows, and a cascade of spikes held 3-7x the best for
-    # 200-300 steps, as a fast climb holds its level: the trial was stopped (as it still is with the wait off)
+    # 200-300 steps, as a fast climb holds its level: the trial was stopped (as it still is with the wait off;
+    # (0, 77) with the window-top fall test off too: either holds it)
     curve, rows = c_dev_log(seed, run, cadence)
     assert curve.family == "C transient spikes" and curve.expect == STABLE
     assert stop_and_finish(rows) == (None, STABLE)
-    assert stop_and_finish(rows, blind_jump=float("inf"))[0] is not None
+    assert stop_and_finish(rows, blind_jump=float("inf"), top_sigmas=float("inf"))[0] is not None
 
 
 @pytest.mark.parametrize(("seed", "run", "by"), [(0, 192, 917), (1, 199, 930), (2, 113, 1201)])
@@ -372,3 +373,43 @@ def test_a_climb_after_a_spike_read_over_3_rows_is_caught_at_the_climb():
     at, kind = stop_and_finish(rows)
     assert curve.family == "C climb after spikes" and kind == DIVERGED
     assert curve.truth <= at <= curve.truth + 250
+
+
+@pytest.mark.parametrize(("seed", "run"), [(1, 62), (2, 78)])
+def test_a_spike_risen_over_several_sparse_rows_is_read_falling_from_the_window_top(seed, run):
+    # generator C's development stream, transient spikes, every 50 steps: a spike risen over two or three rows,
+    # each under the blind-jump bar (0.31 -> 0.42 -> 0.60 on (1, 62)), then decaying 0.60 -> 0.53 -> 0.51 -> 0.48;
+    # 200 steps on, ``sustain``'s fall test over the last 200 steps began with a row on the way up, read the decay
+    # as flat and stopped the trial (steps 1450, 1500). The last row is many sigmas below the window's top, so the
+    # fall is read from that top
+    curve, rows = c_dev_log(seed, run, "50")
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert stop_and_finish(rows, top_sigmas=float("inf"))[0] is not None
+    assert stop_and_finish(rows) == (None, STABLE)
+
+
+@pytest.mark.parametrize(("seed", "run"), [(0, 169), (0, 179)])
+def test_a_climb_after_a_spike_risen_over_sparse_rows_is_caught_at_the_climb(seed, run):
+    # the same, before a real climb (generator C's climbs after spikes, every 50 steps): the spike stopped the
+    # trial at steps 1050 and 850, 1500-2600 steps before the climb; now the climb itself is caught
+    curve, rows = c_dev_log(seed, run, "50")
+    at, kind = stop_and_finish(rows)
+    assert curve.family == "C climb after spikes" and kind == DIVERGED
+    assert stop_and_finish(rows, top_sigmas=float("inf"))[0] < curve.truth <= at <= curve.truth + 250
+
+
+@pytest.mark.parametrize(("seed", "run"), [(0, 228), (3, 229), (1, 230)])
+def test_a_level_held_near_its_top_is_read_over_the_whole_span(seed, run):
+    # generator B's development seeds, stair climbs every 50 steps: a step up held as a plateau, whose highest
+    # row is a noise high, often the newest row. Read from that row whatever the margin, the fall test had
+    # fewer than 3 rows or a fall of noise, and ``sustain`` waited 50-250 steps more (a margin of 2 sigmas
+    # still held (1, 230) 50 steps); within ``top_sigmas`` of its top a level is read over the whole span
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(seed, 20, False)[run]
+    rows = log_rows(curve, "50", np.random.default_rng([seed, run, CADENCES.index("50")]))
+    at, kind = stop_and_finish(rows)
+    assert curve.family == "B stair climb" and kind == DIVERGED and curve.truth <= at <= curve.truth + 300
+    assert stop_and_finish(rows, top_sigmas=float("inf")) == (at, kind)
+    assert stop_and_finish(rows, top_sigmas=-1.0)[0] >= at + 50
