@@ -41,7 +41,9 @@ run started in ``climb_origin.py``):
   stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike`` a window
   that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
   falls and is never confirmed, a climb's t keeps growing. So does a row ``fall_sigmas``
-  below its median of 3 (that median lags a spike's decay by a row and reads it as a ramp). Rows
+  below its median of 3 (that median lags a spike's decay by a row and reads it as a ramp). A line fitted
+  through a step (a spike's rise, then its hold) is significant too, so the window's later half must rise
+  (``_levelled``): a step waits for ``sustain``, a ramp rises all along. Rows
   where a spike's spread hides the descent are not judged, but stay in the window. Rows further apart
   than ``jump_steps`` hide a jump: a rise of ``blind_jump`` of the descent between two of them waits
   ``sustain`` steps, unless the loss goes on rising (``_watch_blind_jump``).
@@ -105,10 +107,11 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         blind_jump: float = 0.75,
         blind_escape: float = 0.3,
         top_sigmas: float = 4.0,
+        later_t: float = 0.0,
     ):
         self.refall, self.t_fall, self.fall_steps, self.t_sure = refall, t_fall, fall_steps, t_sure
         self.blind_jump, self.blind_escape, self.top_sigmas = blind_jump, blind_escape, top_sigmas
-        self.fall_sigmas, self.spread_steps = fall_sigmas, spread_steps
+        self.fall_sigmas, self.spread_steps, self.later_t = fall_sigmas, spread_steps, later_t
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
         self.recovered_cap = recovered_cap
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
@@ -150,11 +153,10 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._still: deque[float] = deque(maxlen=31)  # relative second differences before the loss moved
         self._tail: deque[tuple[int, float]] = deque()  # the last spike_steps (>= 5 points) of raw values
         self._cross: int | None = None
-        self._last_cross: int | None = None
+        self._last_cross = self._cross
         self._clear_window()
         self._slow = self._slow_min = self._first_slow = self._trail = math.nan
-        self._side = 0
-        self._swings = 0
+        self._side = self._swings = 0
         self._recovered = 0  # steps the longest window that closed again stayed open (a recovered excursion)
         self._low_window, self._low_window_n, self._low_next = math.inf, 0, -math.inf  # (``climb_finish.py``)
 
@@ -231,8 +233,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._watch_blind_jump(step, m, dt)
         self._recent.append((step, m3))
         alpha = _decay(dt, self.smooth)
-        level = self._level + alpha * (m - self._level)
-        self._level = level
+        level = self._level = self._level + alpha * (m - self._level)
         self._low += alpha * (m3 - self._low)
         self._dev += 0.05 * (abs(m - level) - self._dev)
         self._oscillation(level, dt)
@@ -319,11 +320,11 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         slope, se = fit
         if slope < self.t_spike * se and (self._spike_like(t) or value < m - self.fall_sigmas * self._noise):
             return _RUNNING  # (a row ``fall_sigmas`` below its median of 3, which lags a spike's decay: falling)
-        if slope >= self.t_min * se or (step - self._above_since >= self.sustain and self._w >= 4
-                                         and step - self._jump_at >= self.sustain / 2
-                                         and not self._still_falling(step)):
-            # still climbing, significantly; or ``rise`` of the way back for ``sustain`` steps, not coming down
-            # (and, as above, no jump in the last ``sustain / 2``: a spike on a decaying one needs that to fall)
+        if (slope >= self.t_min * se and not self._levelled(step)) or (
+                step - self._above_since >= self.sustain and self._w >= 4 and step - self._jump_at >= self.sustain / 2
+                and not self._still_falling(step)):
+            # still climbing, significantly, its later half too; or ``rise`` of the way back for ``sustain`` steps,
+            # not coming down (and, as above, no jump in the last ``sustain / 2``: a spike on a decaying one)
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
 

@@ -54,10 +54,10 @@ class _SpikeGate:
         top (or the row that a rise between two rows too far apart to see a jump led to): a spike stacked on a
         decaying one falls from there, and the rows up its jump made that fall read as a rise. Fewer than 3 rows
         there (a lost chunk; a top just reached) cannot tell, and ``sustain`` waits for them: one row after a
-        lost chunk, back up where a decay had left off, is a new spike as often as a level held. Nor before the
-window's top, where the last row is ``top_sigmas`` noise below it: a spike risen over several sparse rows
-(each under the jump's bar) falls from its top, and the rows up its rise made that fall read as flat; a
-level held is within a few sigmas of its top, and its fall is read over the whole span. Read only when
+                lost chunk, back up where a decay had left off, is a new spike as often as a level held. Nor before the
+        window's top, where the last row is ``top_sigmas`` noise below it: a spike risen over several sparse rows
+        (each under the jump's bar) falls from its top, and the rows up its rise made that fall read as flat; a
+        level held is within a few sigmas of its top, and its fall is read over the whole span. Read only when
         the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
         if whole is not None and whole[0] < -self.t_fall * whole[1]:
@@ -66,18 +66,34 @@ level held is within a few sigmas of its top, and its fall is read over the whol
         top, top_at = max(((m, s) for s, m, _ in self._hist if s >= self._cross), default=(-math.inf, since))
         if top - self._hist[-1][1] > self.top_sigmas * max(self._noise, math.sqrt(self._prior)):
             since = max(since, top_at)  # well below the window's top: read from there (a spike risen over rows)
-        pts = [(s - step, m) for s, m, _ in self._hist if s >= since]
+        fit = self._slope_since(since)
+        if fit is None:
+            return True  # (a lost chunk, or a top just reached: whether it falls cannot be told yet)
+        return fit[0] < -self.t_fall * fit[1]
+
+    def _levelled(self, step: int) -> bool:
+        """Whether the window's later half (by steps) no longer rises (t <= ``later_t``, pooled as above): the
+        least-squares line through a step up and a flat hold after it (a spike's rise, then its top; a jump
+        to a plateau) is as significant as a ramp's, and grows more so with every row of the hold, but a ramp
+        rises in both halves. A step is left to ``sustain`` (a level held) or to its decay. Read only when the
+        slope test would fire. Fewer than 3 rows there cannot tell, and do not hold the climb."""
+        fit = self._slope_since(self._cross + (step - self._cross) / 2)
+        return fit is not None and fit[0] <= self.later_t * fit[1]
+
+    def _slope_since(self, since: float) -> tuple[float, float] | None:
+        """(slope, its standard error) of the window's points from step ``since`` on, the residual pooled
+        with the noise before the window; None under 3 points or with no spread in steps."""
+        pts = [(s, m) for s, m, _ in self._hist if s >= since]
         n = len(pts)
         if n < 3:
-            return True  # (a lost chunk, or a top just reached: whether it falls cannot be told yet)
+            return None
         mu_u, mu_m = sum(u for u, _ in pts) / n, sum(m for _, m in pts) / n
         sxx = sum((u - mu_u) ** 2 for u, _ in pts)
+        if sxx <= 0:
+            return None
         sxy = sum((u - mu_u) * (m - mu_m) for u, m in pts)
-        if sxx <= 0 or sxy >= 0:
-            return False
         syy = sum((m - mu_m) ** 2 for _, m in pts)
-        slope, se = self._pooled_slope(n, sxx, sxy, syy, pts[-1][0] - pts[0][0])
-        return slope < -self.t_fall * se
+        return self._pooled_slope(n, sxx, sxy, syy, pts[-1][0] - pts[0][0])
 
     def _pooled_slope(self, n: int, sxx: float, sxy: float, syy: float, span: float | None) -> tuple[float, float]:
         """(slope, its standard error) from centred least-squares sums, the residual variance pooled with the

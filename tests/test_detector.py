@@ -238,7 +238,8 @@ def test_a_per_step_log_counts_one_point_per_two_steps_as_evidence(family, seed)
     curve = synth_b.curve(np.random.default_rng(seed), family)
     values = [float(v) for v in curve.values]
     assert stopped_at(values) is None
-    det = ClimbDetector(indep_steps=0, t_spike=0)  # every point independent (and no spike gate): the old rule
+    # every point independent (and no spike gate, no later-half rule): the old rule
+    det = ClimbDetector(indep_steps=0, t_spike=0, later_t=-math.inf)
     assert any(det.update(step, v).final for step, v in enumerate(values))
 
 

@@ -413,3 +413,47 @@ def test_a_level_held_near_its_top_is_read_over_the_whole_span(seed, run):
     assert curve.family == "B stair climb" and kind == DIVERGED and curve.truth <= at <= curve.truth + 300
     assert stop_and_finish(rows, top_sigmas=float("inf")) == (at, kind)
     assert stop_and_finish(rows, top_sigmas=-1.0)[0] >= at + 50
+
+
+def _ab20(seed: int, run: int, cadence: str):
+    """(curve, rows) of the A+B benchmark at 20 curves per family (the development runs the rules were read on)."""
+    import detector as bench
+    from logsim import CADENCES, log_rows
+
+    curve = bench.cases(seed, 20, False)[run]
+    return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(1, 71, "1"), (1, 71, "5"), (1, 71, "irregular"), (2, 125, "ab")])
+def test_a_step_up_and_its_hold_are_not_read_as_a_ramp(seed, run, cadence):
+    # generator C's development stream, (1, 71): a spike to 1.7x (0.27 -> 0.45) decaying, then a second to 10x
+    # risen over ~20 steps (each rise under the jump's bar) and held while it decays slowly; 40 steps on, the
+    # line fitted through the rise and the hold had t 4.4-6.5 and the trial was stopped (steps 1309, 1315,
+    # 1322). Generator B's spiky run (2, 125), logged irregularly, the same at step 2535. The window's later half
+    # does not rise: a step, not a ramp, and it decays before ``sustain`` would call it held
+    curve, rows = _ab20(seed, run, "irregular") if cadence == "ab" else c_dev_log(seed, run, cadence)
+    assert curve.expect == STABLE and curve.family in ("C transient spikes", "B spiky")
+    assert stop_and_finish(rows, later_t=-float("inf"))[0] is not None
+    assert stop_and_finish(rows) == (None, STABLE)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_ramp_rises_in_its_later_half_and_is_caught_as_before(seed):
+    # a steady climb (and generator C's collapses and blow-ups every step) rises in both halves of its window:
+    # the later-half rule does not move its detection
+    values, truth = diverging(seed)
+    assert stopped(values) == stopped(values, later_t=-float("inf")) <= truth + 60
+    for run in (120, 121, 110, 111):
+        curve, rows = c_dev_log(seed, run, "1")
+        assert curve.family in ("C collapse", "C blow-up")
+        assert stop_and_finish(rows) == stop_and_finish(rows, later_t=-float("inf"))
+
+
+def test_a_stair_climbs_first_step_waits_for_sustain():
+    # the price, measured: generator B's stair climb (0, 236) every 10 steps rises in a step and holds it, as a
+    # spike does; it is called when ``sustain`` sees the level held (170 steps later than the slope would have)
+    curve, rows = _ab20(0, 236, "10")
+    at, kind = stop_and_finish(rows)
+    early, _ = stop_and_finish(rows, later_t=-float("inf"))
+    assert curve.family == "B stair climb" and kind == DIVERGED
+    assert curve.truth <= early < at <= curve.truth + 300
