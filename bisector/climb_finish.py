@@ -66,6 +66,13 @@ class _EndRules:
     benchmark's held-out A logs (0.5 caught three more climbs at their end, and called healthy runs that
     ended inside such a spike ``diverged``)."""
 
+    end_explode = 2.0
+    """A positive loss whose last row is this many times its start, after a real descent, ends ``diverged``
+    however low the rows before it: a run that overflowed and stopped at once, before any non-finite value
+    was logged (generator D's overflows every 10 and 50 steps: one last row at 2-30 times the start, the
+    rest of the end window on its plateau, was ``stable``). The end is read from ``end_rows`` rows, so one
+    row is not an end level; but a run last seen at twice where it started is not a run that learned."""
+
     double_ratio = 2.0
     """How many times its lowest window's median a positive loss must end at for ``_doubled_at_end``."""
 
@@ -210,9 +217,11 @@ class _EndRules:
         sev = (end - best) / (start - best) if begun and start > best < math.inf else None
         if oscillating:
             kind = OSCILLATING  # its end is wherever the last swing left it
-        elif begun and descended and (end > start or self._back_at_end(self.end_level(self.end_rows))):
+        elif begun and descended and (end > start or 0 < self.end_explode * start <= (self._last or 0.0)
+                                      or self._back_at_end(self.end_level(self.end_rows))):
             # the finish-time rule: it ends above its start (even one row after a lost chunk: never
-            # ``stable``), or far back toward it (read from ``end_rows`` rows at least: no lone spike)
+            # ``stable``), its last row at ``end_explode`` times the start, or far back toward it (read from
+            # ``end_rows`` rows at least: no lone spike)
             kind = DIVERGED
             self.judged_at_end = True
         elif not descended and begun:

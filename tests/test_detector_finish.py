@@ -305,3 +305,28 @@ def test_a_run_that_only_rises_from_where_it_started_is_still_flat(seed):
     values = [(0.5 + 0.0005 * t) * math.exp(0.03 * rng.gauss(0, 1)) for t in range(1, 3001)]
     for cadence in (1, 50):
         assert classify(rows(values, cadence)).kind == FLAT
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("cadence", [10, 50])
+def test_a_run_last_seen_at_twice_its_start_is_diverged(seed, cadence):
+    """A run that overflowed and stopped at once, its last row written before any nan (generator D's
+    overflows every 10 and 50 steps): the end window is still on its plateau, the last row 2.5 times
+    the start. One row is no end level, yet a run last seen at twice where it started did not learn.
+    Every 10 steps a lone last row at 1.5 times the start is read as before: a spike, not an end (every
+    50 steps the rules for a climb cut by the horizon may already read it as one)."""
+    values = healthy(2000, seed)
+    start = values[0]
+    for mult, kind in ((2.5, DIVERGED), (1.5, STABLE))[: 2 if cadence == 10 else 1]:
+        logged = rows(values, cadence)
+        logged[-1] = (logged[-1][0], mult * start)
+        det = ClimbDetector()
+        assert not any(det.update(s, v).final for s, v in logged)
+        verdict = det.finish()
+        assert verdict.kind == kind
+        assert det.judged_at_end == (kind == DIVERGED)
+    strict = ClimbDetector()
+    strict.end_explode = math.inf
+    for s, v in rows(values, cadence)[:-1] + [(len(values) // cadence * cadence, 2.5 * start)]:
+        strict.update(s, v)
+    assert strict.finish().kind == STABLE  # (without the rule)
