@@ -294,12 +294,16 @@ class _EndRules:
         of that median, where a noisy climb rises a few noises between two points) from that level (the
         point before it no more than ``spike_ramp`` of the jump, or three noises, above the median: a
         ramp's steepest step is no spike's jump), then at least two points that do not rise further (a
-        spike holds, then decays; a climb keeps rising). High for longer than ``spike_steps``, or rising
-        into the jump or after it, it is an end level."""
+        spike holds, then decays; a climb keeps rising). High for longer than ``spike_steps`` (or two
+        intervals) since the jump, or rising into the jump or after it, it is an end level: the tail keeps
+        5 rows at least, 250 steps every 50 steps, and 3 rows held 150 steps after a jump were read as a
+        spike (generator D's jumps to a plateau, ending 46-58% of the way back, were ``stable``)."""
         pts = [v for _, v in self._tail]
         if len(pts) < 3:
             return False
         k = max(range(1, len(pts)), key=lambda i: pts[i] - pts[i - 1])
+        if self._tail[-1][0] - self._tail[k][0] > max(self.spike_steps, 2 * self.interval):
+            return False  # high since the jump for longer than a spike holds: an end level
         pre, post = sorted(pts[:k]), pts[k:]
         best = self._floor()
         descent = self._start - best

@@ -330,3 +330,18 @@ def test_a_run_last_seen_at_twice_its_start_is_diverged(seed, cadence):
     for s, v in rows(values, cadence)[:-1] + [(len(values) // cadence * cadence, 2.5 * start)]:
         strict.update(s, v)
     assert strict.finish().kind == STABLE  # (without the rule)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_run_high_for_three_rows_every_50_steps_is_diverged(seed):
+    """The same jump held for the last 160 steps, logged every 50 steps: the last 5 rows (250 steps) are
+    one low row, the jump and 3 rows that hold. Generator D's jumps to a plateau ending this way, half of
+    the way back, were read as a spike at the end and called ``stable``; held for longer than
+    ``spike_steps`` (and two intervals) since the jump, it is an end level. Held 2 rows (50 steps after
+    the jump) it is still a spike."""
+    values = healthy(2000, seed)
+    values[-160:] = [v * 1.8 for v in values[-160:]]
+    assert classify(rows(values, 50)).kind == DIVERGED
+    values = healthy(2000, seed)
+    values[-60:] = [v * 1.8 for v in values[-60:]]
+    assert classify(rows(values, 50)).kind == STABLE
