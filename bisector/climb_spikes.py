@@ -54,7 +54,7 @@ class _SpikeGate:
         top (or the row that a rise between two rows too far apart to see a jump led to): a spike stacked on a
         decaying one falls from there, and the rows up its jump made that fall read as a rise. Fewer than 3 rows
         there (a lost chunk; a top just reached) cannot tell, and ``sustain`` waits for them: one row after a
-                lost chunk, back up where a decay had left off, is a new spike as often as a level held. Nor before the
+        lost chunk, back up where a decay had left off, is a new spike as often as a level held. Nor before the
         window's top, where the last row is ``top_sigmas`` noise below it: a spike risen over several sparse rows
         (each under the jump's bar) falls from its top, and the rows up its rise made that fall read as flat; a
         level held is within a few sigmas of its top, and its fall is read over the whole span. Read only when
