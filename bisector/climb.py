@@ -34,13 +34,12 @@ run started in ``climb_origin.py``):
   significant since the window opened or over its last ``fall_steps``, holds it). A level
   below its slow average after a descent younger than that average's time
   constant is a bounce (a warmup bump after a fast first drop), not a climb. A spike jumps, then stays flat
-  or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent
-  within ``jump_steps``) restarts the ``hold`` and must not be followed by a fall,
-  so spikes stacked on spikes do not look like a climb (a slope past ``t_sure``
-  waits a quarter of the hold: a steep climb's noisy rises cross the bar too). Spikes smaller than a jump
-  stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike`` a window
-  that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike
-  falls and is never confirmed, a climb's t keeps growing. So does a row ``fall_sigmas``
+  or falls: it never fires however tall. A *jump* (``jump_frac`` of the descent within ``jump_steps``)
+  restarts the ``hold`` and must not be followed by a fall, so spikes stacked on spikes do not look like a
+  climb (a slope past ``t_sure`` waits a quarter of the hold: a steep climb's noisy rises cross the bar
+  too). Spikes smaller than a jump stacked within ~100 steps read as a ramp (t 4-6); while t < ``t_spike``
+  a window that looks like spikes (``_spike_like``) is not confirmed yet: a recovering spike falls and is
+  never confirmed, a climb's t keeps growing. So does a row ``fall_sigmas``
   below its median of 3 (that median lags a spike's decay by a row and reads it as a ramp). A line fitted
   through a step (a spike's rise, then its hold) is significant too, so the window's later half must rise
   (``_levelled``): a step waits for ``sustain``, a ramp rises all along. Rows

@@ -1,0 +1,175 @@
+"""Healthy runs whose spikes hold the level up for longer than ``sustain``: the fall test (``climb_spikes.py``).
+
+The ``sustain`` rule calls a level held ``rise`` of the way back for ``sustain`` steps a climb, unless it
+is still falling (``_still_falling``). A long-lived spike (generator C's go to 1.5-10x and decay over up to
+300 steps) stays that high for longer, but falls all along: from the window's opening, over its last
+``fall_steps``, from the last jump's top, or from the window's top once the last row is well below it. A
+level held does none of these, and is called. Each case is a development log that once stopped a healthy
+trial (or, before a real climb, stopped it on a spike), beside the climbs the same rules must still catch.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bisector.detector import DIVERGED, STABLE, ClimbDetector, classify
+
+from .test_detector import decay, noisy, spike
+from .test_detector_spikes import ab_log, c_dev_log, stop_and_finish
+
+
+def stops(rows, **kw) -> bool:
+    """Whether a trial reading ``rows`` would be stopped (a final streaming verdict) by ``ClimbDetector(**kw)``."""
+    det = ClimbDetector(**kw)
+    return any(det.update(step, value).final for step, value in rows)
+
+
+def runs_through(seed: int, run: int, cadence: str):
+    """Generator C's development log of a healthy run with transient spikes: never stopped, ``stable`` at the
+    end. Its rows, for the counterfactual."""
+    curve, rows = c_dev_log(seed, run, cadence)
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
+    return rows
+
+
+def caught_at_the_climb(seed: int, run: int, within: int):
+    """Generator C's development log (every 50 steps) of a climb after spikes: caught, not on a spike before
+    the climb, at most ``within`` steps after it started. (curve, rows), for the counterfactual."""
+    curve, rows = c_dev_log(seed, run, "50")
+    at, kind = stop_and_finish(rows)
+    assert curve.family == "C climb after spikes" and kind == DIVERGED
+    assert curve.truth <= at <= curve.truth + within
+    return curve, rows
+
+
+@pytest.mark.parametrize("cadence", ["10", "50"])
+def test_a_spike_that_decayed_back_leaves_no_sustain_clock_for_the_next_one(cadence):
+    # benchmark seed 22, run 253 (generator B spiky, logged every 10 and every 50 steps): a +400% spike at step
+    # ~3980 decays over 170 steps to a fifth of the way back, still above ``rise``, so the 200-step ``sustain``
+    # clock kept running through the decay; the next spike's first row (steps 4181, 4200) found it run down,
+    # above the trailing level, and stopped the trial. A fall of ``refall`` of the rise from its top restarts it
+    curve, rows = ab_log(22, 253, cadence)
+
+    assert curve.expect == STABLE
+    assert not stops(rows)
+    # the clock never restarted: stopped as before (every 50 steps the decay test below waits it out too)
+    assert stops(rows, refall=float("inf"), t_fall=float("inf"))
+
+
+@pytest.mark.parametrize("every", [1, 10])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_long_lived_spike_on_a_smaller_one_is_waited_out_while_it_decays(seed, every):
+    # a jump to 2x, then 120 steps later to 5x, each decaying over 300 steps (generator C's transient spikes):
+    # the first starts the ``sustain`` clock and the second holds the level ``rise`` of the way back past it,
+    # never falling ``refall`` of its rise from its top; the level was read as held and the trial stopped
+    # (step 1521 logged every step, 1530 every 10). Over its last 100 steps it falls significantly: a decay
+    values = noisy(decay(3500, tau=100), sigma=0.03, seed=seed)
+    values = spike(spike(values, 1300, 1.0, flat=3, tau=300), 1420, 4.0, flat=3, tau=300)
+    rows = [(step, value) for step, value in enumerate(values) if step % every == 0]
+
+    assert not stops(rows)
+    assert classify(rows).kind == STABLE
+    assert stops(rows, t_fall=float("inf"))  # without the decay test: stopped as before
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(0, 72, "50"), (1, 64, "50"), (0, 77, "5"), (1, 68, "10")])
+def test_a_spike_still_decaying_after_the_sustain_time_does_not_stop_the_trial(seed, run, cadence):
+    # generator C's development stream (``synth_c.curves(default_rng([seed, 7]), 20)``, transient spikes): jumps
+    # to 3.7-8x that decay over ~300 steps stay ``rise`` of the way back for 200+ steps; every 50 steps the
+    # rows fall one after another (6.3, 4.7, 4.1, 3.9, 3.0 times the best) and the trial was stopped at the
+    # fifth. A level falling significantly over its last max(100 steps, 4 intervals) is not a level held
+    rows = runs_through(seed, run, cadence)
+    assert classify(rows).kind == STABLE
+    assert stops(rows, t_fall=float("inf"))
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"),
+                         [(1, 64, "5"), (1, 64, "10"), (1, 64, "irregular"), (0, 79, "10"), (2, 66, "50")])
+def test_a_level_that_fell_since_the_window_opened_is_not_a_level_held(seed, run, cadence):
+    # generator C's development stream (transient spikes, some stacked): spikes open the window and decay
+    # slowly enough that their last 100 steps (5 rows every 50) do not fall significantly, so the level read
+    # as held ``rise`` of the way back for ``sustain`` steps and the trial was stopped; since the window
+    # opened, it falls significantly
+    runs_through(seed, run, cadence)
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(0, 79, "5"), (1, 67, "5"), (1, 72, "10")])
+def test_a_spike_on_a_decaying_one_is_read_falling_from_its_own_top(seed, run, cadence):
+    # generator C's development stream (transient spikes): a second jump (to 4-6x the best) lands on the first
+    # spike's decay, 200-300 steps after the window opened; 100 steps on, the last 100 steps still held the rows
+    # up the jump, so a fall from the new top (200 -> 130 on (0, 79)) read as flat and ``sustain`` stopped the
+    # trial (steps 2185, 835, 2280). Read from that top, it falls
+    runs_through(seed, run, cadence)
+
+
+def test_no_level_is_called_held_within_half_the_sustain_time_of_a_jump():
+    # generator C's development stream, run (1, 72) every 5 steps: a spike to 6x at step 2000, decaying, then a
+    # second to 8x at step 2165; at 2210, 45 steps after that jump, the level had been ``rise`` of the way back
+    # for 210 steps and the slope test's ``sustain`` branch stopped the trial, before the new spike could show
+    # its decay (the ``sustain`` rule waits half the sustain time after a jump; this branch did not)
+    curve, rows = c_dev_log(1, 72, "5")
+    at, kind = stop_and_finish(rows)
+    assert curve.expect == STABLE
+    assert (at, kind) == (None, STABLE)
+    assert stop_and_finish(rows, sustain=10_000)[0] is None  # (no slope confirms it either)
+
+
+@pytest.mark.parametrize(("seed", "run"), [(0, 171), (2, 173), (2, 175)])
+def test_a_spike_risen_over_two_sparse_rows_is_read_falling_from_the_second(seed, run):
+    # generator C's development stream, climbs after spikes, every 50 steps: a spike's rise split over two rows
+    # (the first partway up, the second at its top) escapes the blind-jump wait as a blow-up would, and 200
+    # steps on ``sustain`` read its decay over the last 200 steps, the row before the top among them, as flat:
+    # the trial was stopped on the spike (steps 551, 600, 1000), long before the climb. Read from the second
+    # row, the decay falls, and the climb itself is caught
+    caught_at_the_climb(seed, run, 400)
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(2, 78, "irregular"), (0, 63, "50")])
+def test_a_level_held_is_not_read_from_fewer_than_3_rows(seed, run, cadence):
+    # generator C's development stream, transient spikes: logged irregularly, (2, 78)'s rows fall 10.5 -> 6.7
+    # -> 6.0 down a spike's decay, then a lost chunk of 180 steps, then one row back at 10.5 inside the next
+    # spike; ``sustain`` (the level ``rise`` of the way back for 237 steps) read its fall test over the last 100
+    # steps, one row, as "not falling" and stopped the trial on that row. Every 50 steps (0, 63)'s next spike
+    # rises over two rows (27 -> 60 -> 87), and its fall test, read from the second (the top the blind-jump
+    # wait lets go at), had that row alone. Fewer than 3 rows cannot tell a fall, so the rule waits for them
+    runs_through(seed, run, cadence)
+
+
+def test_a_climb_after_a_spike_read_over_3_rows_is_caught_at_the_climb():
+    # (2, 160) of generator C's development stream, a climb after spikes, every 50 steps: a spike risen over two
+    # rows (0.30 -> 0.60 -> 0.92) stopped the trial on the second, at step 1301, 840 steps before the climb (a
+    # false alarm); now its decay is seen, and the climb that starts at 2138 is caught 163 steps on
+    caught_at_the_climb(2, 160, 250)
+
+
+@pytest.mark.parametrize(("seed", "run"), [(1, 62), (2, 78)])
+def test_a_spike_risen_over_several_sparse_rows_is_read_falling_from_the_window_top(seed, run):
+    # generator C's development stream, transient spikes, every 50 steps: a spike risen over two or three rows,
+    # each under the blind-jump bar (0.31 -> 0.42 -> 0.60 on (1, 62)), then decaying 0.60 -> 0.53 -> 0.51 -> 0.48;
+    # 200 steps on, ``sustain``'s fall test over the last 200 steps began with a row on the way up, read the decay
+    # as flat and stopped the trial (steps 1450, 1500). The last row is many sigmas below the window's top, so the
+    # fall is read from that top
+    rows = runs_through(seed, run, "50")
+    assert stop_and_finish(rows, top_sigmas=float("inf"))[0] is not None
+
+
+@pytest.mark.parametrize(("seed", "run"), [(0, 169), (0, 179)])
+def test_a_climb_after_a_spike_risen_over_sparse_rows_is_caught_at_the_climb(seed, run):
+    # the same, before a real climb (generator C's climbs after spikes, every 50 steps): the spike stopped the
+    # trial at steps 1050 and 850, 1500-2600 steps before the climb; now the climb itself is caught
+    curve, rows = caught_at_the_climb(seed, run, 250)
+    assert stop_and_finish(rows, top_sigmas=float("inf"))[0] < curve.truth
+
+
+@pytest.mark.parametrize(("seed", "run"), [(0, 228), (3, 229), (1, 230)])
+def test_a_level_held_near_its_top_is_read_over_the_whole_span(seed, run):
+    # generator B's development seeds, stair climbs every 50 steps: a step up held as a plateau, whose highest
+    # row is a noise high, often the newest row. Read from that row whatever the margin, the fall test had
+    # fewer than 3 rows or a fall of noise, and ``sustain`` waited 50-250 steps more (a margin of 2 sigmas
+    # still held (1, 230) 50 steps); within ``top_sigmas`` of its top a level is read over the whole span
+    curve, rows = ab_log(seed, run, "50", n=20)
+    at, kind = stop_and_finish(rows)
+    assert curve.family == "B stair climb" and kind == DIVERGED and curve.truth <= at <= curve.truth + 300
+    assert stop_and_finish(rows, top_sigmas=float("inf")) == (at, kind)
+    assert stop_and_finish(rows, top_sigmas=-1.0)[0] >= at + 50
