@@ -22,7 +22,7 @@ more than 100 steps, ends below its start, and its best is at most 75% of the st
                        flat tail stepping down a little at each new epoch (seen examples memorised).
   D noisy small batch  a tiny per-device batch: 10-20% noise and frequent outliers.
 Diverged (truth ``logsim.climb_start``; the clean end is 30%+ of the way back, the truth 150+ steps
-before the end):
+before the end; an oscillating clean curve's truth is read from its average over the longest period):
   D late plasticity loss  a long plateau, then a slow convex rise over 500-2000 steps.
   D edge of stability     catapult spikes growing and quickening, the mean rising back with them.
   D jump to plateau       a jump within 1-20 steps to a plateau 40-150% of the way back, held to the end.
@@ -46,6 +46,11 @@ FAMILIES = (
 HEALTHY = FAMILIES[:6]
 NAN_FAMILIES = ("D overflow",)
 BOUNCE, BOUNCE_STEPS = 0.08, 100  # healthy: never above running best + 8% of the descent for > 100 steps
+# Edge of stability's clean curve holds its catapults (periods of 8-80 steps), and its last crossing of best +
+# 10% is a trough's, up to ~300 steps after the mean began rising: its truth is read from the clean curve's
+# average over the longest period, as the real curves' truth is read from a 21-step average. (Set after the
+# eleventh session's figures, which read it from the troughs: within +-50 40% there, 83.7% over D.)
+AVERAGED = {"D edge of stability": 81}
 
 
 def _u(rng, a, b):
@@ -248,6 +253,11 @@ def _observe(rng, clean, heavy):
     return values
 
 
+def average(clean: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-step centred moving average of ``clean`` (its ends padded with the end values)."""
+    return np.convolve(np.pad(clean, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+
+
 def _longest(mask):
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     runs = np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]
@@ -294,6 +304,8 @@ def _run(rng, family):
             if rng.random() < 0.5:
                 clean[at] = values[at] = np.inf
         ok, truth = _keeps_promise(clean, values, expect)
+        if ok and family in AVERAGED:
+            truth = climb_start(average(clean, AVERAGED[family]), float(clean[0]), len(clean))
         if ok:
             return Curve(family, values, clean, expect, truth, float(clean[0]))
     raise RuntimeError(f"{family}: no run kept its promise in 1000 draws")

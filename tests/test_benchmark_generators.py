@@ -96,10 +96,12 @@ def test_generator_d_keeps_the_promise_of_each_family(seed):
             assert not len(runs) or runs.max() <= 100, c.family
         else:  # the climb goes 30%+ of the way back, and the truth leaves 150 steps to see it
             assert c.expect == DIVERGED and k <= n - 150, c.family
-            best = c.clean[:k].min()
-            assert k == logsim.climb_start(c.clean, c.start, n), c.family
-            assert c.clean[-1] >= best + 0.3 * (c.start - best), c.family
-            assert (c.clean[k - 1:] > best + 0.1 * (c.start - best)).all(), c.family
+            read = synth_d.average(c.clean, synth_d.AVERAGED[c.family]) if c.family in synth_d.AVERAGED else c.clean
+            best = read[:k].min()
+            assert k == logsim.climb_start(read, c.start, n), c.family
+            assert c.clean[-1] >= c.clean[:k].min() + 0.3 * (c.start - c.clean[:k].min()), c.family
+            assert (read[k - 1:] > best + 0.1 * (c.start - best)).all(), c.family
+            assert k <= logsim.climb_start(c.clean, c.start, n), c.family  # (an average crosses before its troughs)
 
 
 def test_adding_generator_d_moves_no_curve_of_a_b_c_or_the_real_set():
