@@ -57,10 +57,11 @@ class _SpikeGate:
         lost chunk, back up where a decay had left off, is a new spike as often as a level held. Nor before the
         window's top, where the last row is ``top_sigmas`` noise below it: a spike risen over several sparse rows
         (each under the jump's bar) falls from its top, and the rows up its rise made that fall read as flat; a
-        level held is within a few sigmas of its top, and its fall is read over the whole span. Read only when
-        the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
+        level held is within a few sigmas of its top, and its fall is read over the whole span. A fall too slow
+        to bring the loss back within ``return_steps`` is not a spike's (``_slow_fall``). Read only when the
+        ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
-        if whole is not None and whole[0] < -self.t_fall * whole[1]:
+        if whole is not None and whole[0] < -self.t_fall * whole[1] and not self._slow_fall(whole):
             return True
         since = max(step - max(self.fall_steps, 4 * self.interval), self._jump_top_at)
         top, top_at = max(((m, s) for s, m, _ in self._hist if s >= self._cross), default=(-math.inf, since))
@@ -69,7 +70,20 @@ class _SpikeGate:
         fit = self._slope_since(since)
         if fit is None:
             return True  # (a lost chunk, or a top just reached: whether it falls cannot be told yet)
-        return fit[0] < -self.t_fall * fit[1]
+        return fit[0] < -self.t_fall * fit[1] and not self._slow_fall(fit)
+
+    # a spike decays back to the best within a few hundred steps (generator C's e-fold in 10-300; in the wild,
+    # tens): a fall that at its fastest plausible rate needs longer than this to get back is a level settling
+    return_steps: float = 1000.0
+
+    def _slow_fall(self, fit: tuple[float, float]) -> bool:
+        """Whether a significant fall (``fit``: its slope and standard error) is too slow to be a spike's decay:
+        at the slope plus two standard errors it would take more than ``return_steps`` to bring the last point
+        back to the best. A jump to a plateau that then recovers a quarter of its height over hundreds of steps
+        (an LR warm restart, a data-order change) falls significantly for as long as it is watched, and the
+        fall test held it to the end of the run (D's p90 delay there 1,174 steps on dev). A spike falls toward
+        its best; a plateau's slow partial recovery would take thousands of steps to get there."""
+        return self._hist[-1][1] - self._best > self.return_steps * (2 * fit[1] - fit[0])
 
     def _levelled(self, step: int) -> bool:
         """Whether the window's later half (by steps) no longer rises (t <= ``later_t``, pooled as above): the

@@ -173,3 +173,47 @@ def test_a_level_held_near_its_top_is_read_over_the_whole_span(seed, run):
     assert curve.family == "B stair climb" and kind == DIVERGED and curve.truth <= at <= curve.truth + 300
     assert stop_and_finish(rows, top_sigmas=float("inf")) == (at, kind)
     assert stop_and_finish(rows, top_sigmas=-1.0)[0] >= at + 50
+
+
+def d_dev_log(seed: int, run: int, cadence: str):
+    """(curve, rows as written) of generator D's development stream, ``synth_d.curves(default_rng([seed, 11]),
+    20)`` (the benchmark's D seeds are held out)."""
+    import numpy as np
+    import synth_d
+    from logsim import CADENCES, log_rows
+
+    curve = synth_d.curves(np.random.default_rng([seed, 11]), 20)[run]
+    return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+
+
+class _NoSlowFall(ClimbDetector):
+    return_steps = float("inf")  # every significant fall is a spike's decay (the rule before ``_slow_fall``)
+
+
+@pytest.mark.parametrize("cadence", ["1", "5", "10", "50"])
+def test_a_jump_to_a_plateau_that_recovers_slowly_stops_the_trial_at_every_cadence(cadence):
+    # generator D's development stream, seed 0 run 164: a jump at step ~1600 to a plateau far above the start,
+    # which then gives back a fraction of its height over hundreds of steps. That fall is significant for as long
+    # as it is watched, so every step, every 5 and every 10 steps the fall test held the verdict to the end of the
+    # run (step 4300) while every 50 steps stopped the trial at 1851: at its fastest plausible rate the fall
+    # would need thousands of steps to get back to the best, which no spike's decay does
+    curve, rows = d_dev_log(0, 164, cadence)
+    at, kind = stop_and_finish(rows)
+    assert curve.family == "D jump to plateau" and kind == DIVERGED
+    assert curve.truth <= at <= curve.truth + 250
+    det = _NoSlowFall()
+    before = next((step for step, value in rows if det.update(step, value).final), None)
+    assert (before is None) == (cadence != "50")
+
+
+def test_a_spike_cascade_that_falls_slowly_is_still_a_spike_at_the_default_return():
+    # the price's margin: generator C's development seed 5, run 79 (transient spikes, logged irregularly), a
+    # spike whose decay a new spike and a lost chunk slow to a return of ~800 steps at the bound; a return of
+    # 800 steps would have stopped it at step 1166, the default of 1000 lets it run through
+    rows = runs_through(5, 79, "irregular")
+
+    class Shorter(ClimbDetector):
+        return_steps = 800.0
+
+    det = Shorter()
+    assert next((step for step, value in rows if det.update(step, value).final), None) == 1166
