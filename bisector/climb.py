@@ -112,9 +112,8 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self.blind_jump, self.blind_escape, self.top_sigmas = blind_jump, blind_escape, top_sigmas
         self.fall_sigmas, self.spread_steps, self.later_t = fall_sigmas, spread_steps, later_t
         self.t_spike, self.spike_jump, self.spike_fall = t_spike, spike_jump, spike_fall
-        self.recovered_cap = recovered_cap
         self.smooth, self.median_steps, self.start_steps = smooth, median_steps, start_steps
-        self.min_descent, self.floor_sigmas = min_descent, floor_sigmas
+        self.min_descent, self.floor_sigmas, self.recovered_cap = min_descent, floor_sigmas, recovered_cap
         self.climb_frac, self.rise, self.hold, self.min_points = climb_frac, rise, hold, min_points
         self.sustain, self.jump_steps, self.jump_frac = sustain, jump_steps, jump_frac
         self.t_min, self.prior_points, self.near_max = t_min, prior_points, near_max
@@ -168,6 +167,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._above_since: int | None = None  # since when the level is ``rise`` of the way back
         self._above_n = 0  # points logged since then
         self._above_top = -math.inf
+        self._wjumps: list[int] = []  # the jumps since the window opened (``_stairs``)
 
     # -- the per-point update ---------------------------------------------------------------
     @property
@@ -319,11 +319,11 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         slope, se = fit
         if slope < self.t_spike * se and (self._spike_like(t) or value < m - self.fall_sigmas * self._noise):
             return _RUNNING  # (a row ``fall_sigmas`` below its median of 3, which lags a spike's decay: falling)
-        if (slope >= self.t_min * se and not self._levelled(step)) or (
+        if (slope >= self.t_min * se and not self._levelled(step) and not self._stairs(fit)) or (
                 step - self._above_since >= self.sustain and self._w >= 4 and step - self._jump_at >= self.sustain / 2
                 and not self._still_falling(step)):
-            # still climbing, significantly, its later half too; or ``rise`` of the way back for ``sustain`` steps,
-            # not coming down (and, as above, no jump in the last ``sustain / 2``: a spike on a decaying one)
+            # still climbing, significantly, its later half and between its jumps too (``_stairs``); or ``rise`` of the
+            # way back for ``sustain`` steps, not coming down (no jump in the last ``sustain / 2``, as above)
             self._verdict = self._snapshot(DIVERGED, step, sev)
         return self._verdict
 

@@ -108,6 +108,42 @@ class _SpikeGate:
         fit = self._slope_since(self._cross + (step - self._cross) / 2)
         return fit is not None and fit[0] <= self.later_t * fit[1]
 
+    stair_t: float = 2.0
+
+    def _stairs(self, fit: tuple[float, float]) -> bool:
+        """Whether a window whose slope (``fit``) is significant rose only in its jumps: the common slope of its
+        stretches between jumps (each with its own offset: a jump starts a stretch) is under ``stair_t`` standard
+        errors. A second spike on the first one's hold is a step up, a hold, a step up: the line through it
+        has t 6-10 at the second top, past the spike gate, and its later half rises (the second jump), but
+        between the jumps it holds or decays. A climb rises between its jumps too (a steep one's noisy rises
+        cross the jump bar on the way). A stair climb's second step now waits, as its first does, for
+        ``sustain`` or its next rise. Not read at ``t_sure`` or more: a blow-up's noise crosses the jump bar
+        dozens of times, each stretch starting on a high point, so its stretches read flat or falling.
+        Read only when the slope test would fire; no jump since the window opened: False."""
+        if not self._wjumps or fit[0] >= self.t_sure * fit[1]:
+            return False
+        cuts, k = self._wjumps, 0
+        stretches: list[list[tuple[int, float]]] = [[]]
+        for s, m, _ in self._hist:
+            while k < len(cuts) and s >= cuts[k]:
+                k += 1
+                stretches.append([])
+            stretches[-1].append((s, m))
+        n = groups = 0
+        sxx = sxy = syy = 0.0
+        for pts in stretches:
+            if len(pts) < 2:
+                continue
+            groups, n = groups + 1, n + len(pts)
+            mu, my = sum(u for u, _ in pts) / len(pts), sum(v for _, v in pts) / len(pts)
+            sxx += sum((u - mu) ** 2 for u, _ in pts)
+            sxy += sum((u - mu) * (v - my) for u, v in pts)
+            syy += sum((v - my) ** 2 for _, v in pts)
+        if sxx <= 0 or n - groups < 2:
+            return True  # (stretches of one row each: whether it rises between its jumps cannot be told yet)
+        slope, se = self._pooled_slope(n - groups + 1, sxx, sxy, syy, self._hist[-1][0] - self._hist[0][0])
+        return slope < self.stair_t * se
+
     def _slope_since(self, since: float) -> tuple[float, float] | None:
         """(slope, its standard error) of the window's points from step ``since`` on, the residual pooled
         with the noise before the window; None under 3 points or with no spread in steps."""
@@ -151,6 +187,8 @@ class _SpikeGate:
         rise = self._rise(step, m3)
         if rise > need and self._last_rise <= need:
             self._jump_at, self._jump_top, self._jump_top_at, self._after = step, m3, step, [0.0] * 5
+            if self._cross is not None:
+                self._wjumps.append(step)
         elif step - self._jump_at <= self.jump_steps and m3 > self._jump_top:
             # still on its way up (a spike ramps up over a few steps, and the bar is crossed on the way):
             # the trend since the jump is read from its top, or a decaying spike's trend looked flat

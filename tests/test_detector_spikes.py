@@ -26,7 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def stopped(values: list[float], **kw) -> int | None:
+    """The step a trial reading ``values`` (one per step) was stopped at, by ``ClimbDetector(**kw)``; ``kw`` may
+    also set the rules' class-level settings (``stair_t``, ``return_steps``, ``refill``) on that detector."""
+    attrs = {k: kw.pop(k) for k in ("stair_t", "return_steps", "refill") if k in kw}
     det = ClimbDetector(**kw)
+    for k, v in attrs.items():
+        setattr(det, k, v)
     return next((s for s, v in enumerate(values) if det.update(s, v).final), None)
 
 
@@ -67,7 +72,8 @@ def test_spikes_stacked_below_the_jump_bar_never_stop_the_trial(seed):
         values = spike(values, 1000 + 30 * k, 0.3, flat=20, tau=30)
     assert stopped_at(values) is None
     assert classify(enumerate(values)).kind == STABLE
-    assert stopped(values, t_spike=0) is not None  # without the spike gate the slope test stopped it
+    assert stopped(values, t_spike=0) is None  # the stair test (``_stairs``) holds it too: it rose in its jumps
+    assert stopped(values, t_spike=0, stair_t=-float("inf")) is not None  # without both the slope test stopped it
 
 
 def test_a_spike_like_one_this_run_recovered_from_is_waited_out():
@@ -283,3 +289,31 @@ def test_a_stair_climbs_first_step_waits_for_sustain():
     early, _ = stop_and_finish(rows, later_t=-float("inf"))
     assert curve.family == "B stair climb" and kind == DIVERGED
     assert curve.truth <= early < at <= curve.truth + 300
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(0, 68, "1"), (1, 63, "5"), (2, 77, "5"), (2, 77, "10")])
+def test_a_second_spike_on_the_first_ones_hold_rose_only_in_its_jumps(seed, run, cadence):
+    # generator C's development stream, transient spikes: a spike to 2-4x, held while it decays slowly, then a
+    # second, bigger one on it. At the second top the line through the window had t 8-10 (past the spike gate)
+    # and its later half rose (the second jump), so the slope test stopped these healthy trials (steps 602,
+    # 1945, 1425, 1440). Between the jumps the level held or fell: the stretches' common slope is not a climb's
+    curve, rows = c_dev_log(seed, run, cadence)
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    det = ClimbDetector()
+    assert next((step for step, value in rows if det.update(step, value).final), None) is None
+    assert det.finish().kind == STABLE
+    det = ClimbDetector()
+    det.stair_t = -float("inf")
+    assert next((step for step, value in rows if det.update(step, value).final), None) is not None
+
+
+def test_a_blow_up_whose_noise_crosses_the_jump_bar_dozens_of_times_is_caught_while_streaming():
+    # generator C's development stream (0, 117), a blow-up logged every step: its noise crosses the jump bar
+    # dozens of times, each stretch between them starting on a high point, so the stretches read flat or
+    # falling; at t_sure the stair test is not read, and the trial is stopped ~300 steps after the truth (read
+    # at every t it ran to the end of the run, 3,400 steps on)
+    curve, rows = c_dev_log(0, 117, "1")
+    det = ClimbDetector()
+    at = next((step for step, value in rows if det.update(step, value).final), None)
+    assert curve.family == "C blow-up" and at is not None and curve.truth <= at <= curve.truth + 400
+    assert len(det._wjumps) >= 10
