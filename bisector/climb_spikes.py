@@ -116,8 +116,10 @@ class _SpikeGate:
         errors. A second spike on the first one's hold is a step up, a hold, a step up: the line through it
         has t 6-10 at the second top, past the spike gate, and its later half rises (the second jump), but
         between the jumps it holds or decays. A climb rises between its jumps too (a steep one's noisy rises
-        cross the jump bar on the way). A stair climb's second step now waits, as its first does, for
-        ``sustain`` or its next rise. Not read at ``t_sure`` or more: a blow-up's noise crosses the jump bar
+        cross the jump bar on the way), or one stretch rises by itself at the slope test's own bar (``t_min``:
+        a fast climb's concave top, after which a long flat plateau holds the common slope down). A stair
+        climb's second step now waits, as its first does, for ``sustain`` or its next rise (A+B held-out p90 -
+        gap +0-2 steps). Not read at ``t_sure`` or more: a blow-up's noise crosses the jump bar
         dozens of times, each stretch starting on a high point, so its stretches read flat or falling.
         Read only when the slope test would fire; no jump since the window opened: False."""
         if not self._wjumps or fit[0] >= self.t_sure * fit[1]:
@@ -136,9 +138,14 @@ class _SpikeGate:
                 continue
             groups, n = groups + 1, n + len(pts)
             mu, my = sum(u for u, _ in pts) / len(pts), sum(v for _, v in pts) / len(pts)
-            sxx += sum((u - mu) ** 2 for u, _ in pts)
-            sxy += sum((u - mu) * (v - my) for u, v in pts)
-            syy += sum((v - my) ** 2 for _, v in pts)
+            kxx = sum((u - mu) ** 2 for u, _ in pts)
+            kxy = sum((u - mu) * (v - my) for u, v in pts)
+            kyy = sum((v - my) ** 2 for _, v in pts)
+            sxx, sxy, syy = sxx + kxx, sxy + kxy, syy + kyy
+            if len(pts) >= 3 and kxx > 0:  # a stretch that is a climb by itself (a fast climb's concave top)
+                b, e = self._pooled_slope(len(pts), kxx, kxy, kyy, pts[-1][0] - pts[0][0])
+                if b >= self.t_min * e:
+                    return False
         if sxx <= 0 or n - groups < 2:
             return True  # (stretches of one row each: whether it rises between its jumps cannot be told yet)
         slope, se = self._pooled_slope(n - groups + 1, sxx, sxy, syy, self._hist[-1][0] - self._hist[0][0])
