@@ -7,6 +7,10 @@ them is the one mistake early stopping must not make. So while the slope is
 marginal a window that looks like spikes waits: a recovering spike falls and
 is never confirmed, while a climb's t keeps growing past ``t_spike``. A spike
 starts with a jump (``_watch_jump``), and each jump restarts the climb's hold.
+A spike landing on another's hold rises only in its jumps (``_stairs``: a
+climb rises between them too). A long spike falls back toward the best, so a
+level still falling is held (``_still_falling``), unless it falls too slowly
+to get back (``_slow_fall``: a plateau settling).
 """
 
 from __future__ import annotations
