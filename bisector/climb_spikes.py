@@ -23,6 +23,14 @@ def _decay(dt: float, tau: float) -> float:
     return 1.0 - math.exp(-dt / tau) if tau > 0 else 1.0
 
 
+def _centred(pts: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """(sxx, sxy, syy): the centred least-squares sums of the points ``(step, value)``."""
+    n = len(pts)
+    mu, my = sum(u for u, _ in pts) / n, sum(v for _, v in pts) / n
+    return (sum((u - mu) ** 2 for u, _ in pts), sum((u - mu) * (v - my) for u, v in pts),
+            sum((v - my) ** 2 for _, v in pts))
+
+
 class _SpikeGate:
     """Mixed into ``ClimbDetector``; uses its window state (``_hist``, ``_cross``, ``_recovered``, ...)."""
 
@@ -141,12 +149,8 @@ class _SpikeGate:
         for pts in stretches:
             if len(pts) < 2:
                 continue
-            groups, n = groups + 1, n + len(pts)
-            mu, my = sum(u for u, _ in pts) / len(pts), sum(v for _, v in pts) / len(pts)
-            kxx = sum((u - mu) ** 2 for u, _ in pts)
-            kxy = sum((u - mu) * (v - my) for u, v in pts)
-            kyy = sum((v - my) ** 2 for _, v in pts)
-            sxx, sxy, syy = sxx + kxx, sxy + kxy, syy + kyy
+            kxx, kxy, kyy = _centred(pts)
+            groups, n, sxx, sxy, syy = groups + 1, n + len(pts), sxx + kxx, sxy + kxy, syy + kyy
             if len(pts) >= 3 and kxx > 0:  # a stretch that is a climb by itself (a fast climb's concave top)
                 b, e = self._pooled_slope(len(pts), kxx, kxy, kyy, pts[-1][0] - pts[0][0])
                 if b >= self.t_min * e:
@@ -160,16 +164,10 @@ class _SpikeGate:
         """(slope, its standard error) of the window's points from step ``since`` on, the residual pooled
         with the noise before the window; None under 3 points or with no spread in steps."""
         pts = [(s, m) for s, m, _ in self._hist if s >= since]
-        n = len(pts)
-        if n < 3:
+        if len(pts) < 3:
             return None
-        mu_u, mu_m = sum(u for u, _ in pts) / n, sum(m for _, m in pts) / n
-        sxx = sum((u - mu_u) ** 2 for u, _ in pts)
-        if sxx <= 0:
-            return None
-        sxy = sum((u - mu_u) * (m - mu_m) for u, m in pts)
-        syy = sum((m - mu_m) ** 2 for _, m in pts)
-        return self._pooled_slope(n, sxx, sxy, syy, pts[-1][0] - pts[0][0])
+        sxx, sxy, syy = _centred(pts)
+        return self._pooled_slope(len(pts), sxx, sxy, syy, pts[-1][0] - pts[0][0]) if sxx > 0 else None
 
     def _pooled_slope(self, n: int, sxx: float, sxy: float, syy: float, span: float | None) -> tuple[float, float]:
         """(slope, its standard error) from centred least-squares sums, the residual variance pooled with the
