@@ -44,7 +44,7 @@ import synth_a  # noqa: E402
 import synth_b  # noqa: E402
 import synth_c  # noqa: E402
 import synth_d  # noqa: E402
-from logsim import CADENCES, Curve, climb_start, interval, log_rows  # noqa: E402
+from logsim import CADENCES, Curve, average, climb_start, interval, log_rows  # noqa: E402
 
 from bisector.detector import DIVERGED, NAN, STABLE, ClimbDetector  # noqa: E402
 
@@ -65,7 +65,7 @@ def real_curves() -> list[Curve]:
             continue
         v = np.array(entry["train_ce"][: HORIZON.get(name)], dtype=float)
         k = SMOOTH.get(name, 21)
-        smooth = np.convolve(np.pad(v, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+        smooth = average(v, k)
         start = float(np.median(v[:5]))
         truth = None
         if not entry["healthy"]:

@@ -78,6 +78,12 @@ def interval(rows: list[tuple[int, float]]) -> float:
     return float(np.median(np.diff(steps))) if len(steps) > 1 else 1.0
 
 
+def average(values: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-step centred moving average of ``values`` (its ends padded with the end values): the curve a
+    truth is read from where the clean curve holds more than its trend (real curves' noise, catapults)."""
+    return np.convolve(np.pad(values, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+
+
 def climb_start(clean: np.ndarray, start: float, best_before: int) -> int:
     """1-based first step after the best (within ``clean[:best_before]``) after which ``clean``
     stays above best + 10% of (start - best)."""

@@ -36,7 +36,7 @@ NaN (truth: first non-finite step):
 from __future__ import annotations
 
 import numpy as np
-from logsim import Curve, climb_start
+from logsim import Curve, average, climb_start
 
 FAMILIES = (
     "D plain", "D step schedule", "D warmup overshoot", "D shard cycles", "D fine-tune", "D noisy small batch",
@@ -251,11 +251,6 @@ def _observe(rng, clean, heavy):
         q = 10.0 ** (np.floor(np.log10(values)) - int(rng.integers(2, 4)))
         values = np.round(values / q) * q
     return values
-
-
-def average(clean: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-step centred moving average of ``clean`` (its ends padded with the end values)."""
-    return np.convolve(np.pad(clean, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
 
 
 def _longest(mask):

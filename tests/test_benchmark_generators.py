@@ -96,7 +96,7 @@ def test_generator_d_keeps_the_promise_of_each_family(seed):
             assert not len(runs) or runs.max() <= 100, c.family
         else:  # the climb goes 30%+ of the way back, and the truth leaves 150 steps to see it
             assert c.expect == DIVERGED and k <= n - 150, c.family
-            read = synth_d.average(c.clean, synth_d.AVERAGED[c.family]) if c.family in synth_d.AVERAGED else c.clean
+            read = logsim.average(c.clean, synth_d.AVERAGED[c.family]) if c.family in synth_d.AVERAGED else c.clean
             best = read[:k].min()
             assert k == logsim.climb_start(read, c.start, n), c.family
             assert c.clean[-1] >= c.clean[:k].min() + 0.3 * (c.start - c.clean[:k].min()), c.family
