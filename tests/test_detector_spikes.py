@@ -25,24 +25,37 @@ from .test_detector import decay, diverging, noisy, spike, stopped_at
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
-def stopped(values: list[float], **kw) -> int | None:
-    """The step a trial reading ``values`` (one per step) was stopped at, by ``ClimbDetector(**kw)``; ``kw`` may
-    also set the rules' class-level settings (``stair_t``, ``return_steps``, ``refill``) on that detector."""
-    attrs = {k: kw.pop(k) for k in ("stair_t", "return_steps", "refill") if k in kw}
+def detector(**kw) -> ClimbDetector:
+    """``ClimbDetector(**kw)``; ``kw`` may also set the rules' class-level settings (``stair_t``,
+    ``return_steps``, ``refill``) on that one detector, for a counterfactual."""
+    settings = {k: kw.pop(k) for k in ("stair_t", "return_steps", "refill") if k in kw}
     det = ClimbDetector(**kw)
-    for k, v in attrs.items():
+    for k, v in settings.items():
         setattr(det, k, v)
+    return det
+
+
+def stopped(values: list[float], **kw) -> int | None:
+    """The step a trial reading ``values`` (one per step) was stopped at by ``detector(**kw)`` (None: never)."""
+    det = detector(**kw)
     return next((s for s, v in enumerate(values) if det.update(s, v).final), None)
 
 
-def c_dev_log(seed: int, run: int, cadence: str):
-    """(curve, rows as written) of generator C's development stream, ``synth_c.curves(default_rng([seed, 7]),
-    20)``: the C logs the spike rules were built on (the benchmark's C seeds are held out)."""
-    import synth_c
+def generator_log(gen: str, stream: int, seed: int, run: int, cadence: str, n: int = 20):
+    """(curve, rows as written) of run ``run`` of ``synth_<gen>.curves(default_rng([seed, stream]), n)``, logged
+    at ``cadence`` as ``benchmarks/detector.py`` logs it."""
+    import importlib
+
     from logsim import CADENCES, log_rows
 
-    curve = synth_c.curves(np.random.default_rng([seed, 7]), 20)[run]
+    curve = importlib.import_module(f"synth_{gen}").curves(np.random.default_rng([seed, stream]), n)[run]
     return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+
+
+def c_dev_log(seed: int, run: int, cadence: str):
+    """Generator C's development stream (``[seed, 7]``, 20 per family): the C logs the spike rules were built
+    on (the benchmark's C stream, ``[seed, 3]``, is held out)."""
+    return generator_log("c", 7, seed, run, cadence)
 
 
 def ab_log(seed: int, run: int, cadence: str, real: bool = False, n: int = 40):
@@ -57,8 +70,9 @@ def ab_log(seed: int, run: int, cadence: str, real: bool = False, n: int = 40):
 
 
 def stop_and_finish(rows, **kw) -> tuple[int | None, str]:
-    """The step a trial reading ``rows`` was stopped at (None: never), and its final verdict's kind."""
-    det = ClimbDetector(**kw)
+    """The step a trial reading ``rows`` was stopped at by ``detector(**kw)`` (None: never), and its final
+    verdict's kind."""
+    det = detector(**kw)
     at = next((step for step, value in rows if det.update(step, value).final), None)
     return at, det.finish().kind
 
@@ -299,12 +313,8 @@ def test_a_second_spike_on_the_first_ones_hold_rose_only_in_its_jumps(seed, run,
     # 1945). Between the jumps the level held or fell: the stretches' common slope is not a climb's
     curve, rows = c_dev_log(seed, run, cadence)
     assert curve.family == "C transient spikes" and curve.expect == STABLE
-    det = ClimbDetector()
-    assert next((step for step, value in rows if det.update(step, value).final), None) is None
-    assert det.finish().kind == STABLE
-    det = ClimbDetector()
-    det.stair_t = -float("inf")
-    assert next((step for step, value in rows if det.update(step, value).final), None) is not None
+    assert stop_and_finish(rows) == (None, STABLE)
+    assert stop_and_finish(rows, stair_t=-float("inf"))[0] is not None
 
 
 def test_a_blow_up_whose_noise_crosses_the_jump_bar_dozens_of_times_is_caught_while_streaming():

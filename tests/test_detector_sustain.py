@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import pytest
 
-from bisector.detector import DIVERGED, STABLE, ClimbDetector, classify
+from bisector.detector import DIVERGED, STABLE, classify
 
 from .test_detector import decay, noisy, spike
-from .test_detector_spikes import ab_log, c_dev_log, stop_and_finish
+from .test_detector_spikes import ab_log, c_dev_log, detector, generator_log, stop_and_finish
 
 
 def stops(rows, **kw) -> bool:
-    """Whether a trial reading ``rows`` would be stopped (a final streaming verdict) by ``ClimbDetector(**kw)``."""
-    det = ClimbDetector(**kw)
+    """Whether a trial reading ``rows`` would be stopped (a final streaming verdict) by ``detector(**kw)``."""
+    det = detector(**kw)
     return any(det.update(step, value).final for step, value in rows)
 
 
@@ -175,21 +175,6 @@ def test_a_level_held_near_its_top_is_read_over_the_whole_span(seed, run):
     assert stop_and_finish(rows, top_sigmas=-1.0)[0] >= at + 50
 
 
-def d_dev_log(seed: int, run: int, cadence: str):
-    """(curve, rows as written) of generator D's development stream, ``synth_d.curves(default_rng([seed, 11]),
-    20)`` (the benchmark's D seeds are held out)."""
-    import numpy as np
-    import synth_d
-    from logsim import CADENCES, log_rows
-
-    curve = synth_d.curves(np.random.default_rng([seed, 11]), 20)[run]
-    return curve, log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
-
-
-class _NoSlowFall(ClimbDetector):
-    return_steps = float("inf")  # every significant fall is a spike's decay (the rule before ``_slow_fall``)
-
-
 @pytest.mark.parametrize("cadence", ["1", "5", "10", "50"])
 def test_a_jump_to_a_plateau_that_recovers_slowly_stops_the_trial_at_every_cadence(cadence):
     # generator D's development stream, seed 0 run 164: a jump at step ~1600 to a plateau far above the start,
@@ -197,12 +182,11 @@ def test_a_jump_to_a_plateau_that_recovers_slowly_stops_the_trial_at_every_caden
     # as it is watched, so every step, every 5 and every 10 steps the fall test held the verdict to the end of the
     # run (step 4300) while every 50 steps stopped the trial at 1851: at its fastest plausible rate the fall
     # would need thousands of steps to get back to the best, which no spike's decay does
-    curve, rows = d_dev_log(0, 164, cadence)
+    curve, rows = generator_log("d", 11, 0, 164, cadence)  # (D's development stream; its benchmark seeds are held out)
     at, kind = stop_and_finish(rows)
     assert curve.family == "D jump to plateau" and kind == DIVERGED
     assert curve.truth <= at <= curve.truth + 250
-    det = _NoSlowFall()
-    before = next((step for step, value in rows if det.update(step, value).final), None)
+    before = stop_and_finish(rows, return_steps=float("inf"))[0]  # every significant fall a spike's decay
     assert (before is None) == (cadence != "50")
 
 
@@ -211,12 +195,7 @@ def test_a_spike_cascade_that_falls_slowly_is_still_a_spike_at_the_default_retur
     # spike whose decay a new spike and a lost chunk slow to a return of ~800 steps at the bound; a return of
     # 800 steps would have stopped it at step 1166, the default of 1000 lets it run through
     rows = runs_through(5, 79, "irregular")
-
-    class Shorter(ClimbDetector):
-        return_steps = 800.0
-
-    det = Shorter()
-    assert next((step for step, value in rows if det.update(step, value).final), None) == 1166
+    assert stop_and_finish(rows, return_steps=800.0)[0] == 1166
 
 
 @pytest.mark.parametrize(("seed", "run", "cadence"), [(91, 151, "1"), (91, 151, "irregular"), (141, 138, "10")])
@@ -225,17 +204,7 @@ def test_a_cascade_of_spikes_that_falls_slowly_on_the_whole_is_not_a_level_settl
     # row, each decaying most of the way back before the next. Over the whole window the level falls slowly, as
     # a plateau's partial recovery does, and the slow-fall rule alone stopped these healthy trials at steps 2440,
     # 2453 and 1731; the level once fell ``refill`` of its height from its top, so its fall is a spike's
-    import numpy as np
-    import synth_c
-    from logsim import CADENCES, log_rows
-
-    curve = synth_c.curves(np.random.default_rng([seed, 3]), 40)[run]
-    rows = log_rows(curve, cadence, np.random.default_rng([seed, run, CADENCES.index(cadence)]))
+    curve, rows = generator_log("c", 3, seed, run, cadence, n=40)
     assert curve.family == "C transient spikes" and curve.expect == STABLE
     assert stop_and_finish(rows) == (None, STABLE)
-
-    class NoCascade(ClimbDetector):
-        refill = float("inf")
-
-    det = NoCascade()
-    assert next((step for step, value in rows if det.update(step, value).final), None) is not None
+    assert stop_and_finish(rows, refill=float("inf"))[0] is not None
