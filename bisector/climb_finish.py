@@ -9,11 +9,14 @@ it stops:
   where a log started, and what "clearly" is). But a run that dipped, too
   briefly for the slow EMA, and ends ``min_descent`` above its highest start
   estimate got worse: ``diverged``.
-* ``oscillating``: at least 4 large swings around the slow EMA and no
-  downward trend (checked first: an oscillation ends wherever a swing left it).
-  The trend is measured from the first rows, which a swing may have written at
-  a crest, so it must exceed ``trend`` plus the end's own swing (``_end_swing``:
-  its rows' interquartile spread, net of noise).
+* ``oscillating``: at least 4 large swings around the slow EMA (20% of it, or
+  10% where that is three of the level's noises) and no downward trend
+  (checked first: an oscillation ends wherever a swing left it). The trend is
+  measured from the first rows, which a swing may have written at a crest, so
+  it must exceed ``trend`` plus the swing (the larger of the end's rows'
+  interquartile spread net of noise, ``_end_swing``, and how far the last
+  even swings reached, ``_swing_size``). Nor may its slow EMA end more than
+  twice its start above where it began: a swing's mean stays in its range.
 * Never ``stable`` unless the end is clearly below where the run started (the
   lower median of the start estimates; the end is the line through its rows at the last step where
   they rise significantly, a swing ending above its start from a trough, else
@@ -101,17 +104,50 @@ class _EndRules:
             if med < self._low_window:
                 self._low_window, self._low_window_n = med, len(vals)
 
+    swing_low = 0.1
+    """The smallest swing counted (a share of the slow EMA), where the level's noise is below a third of
+    it; ``swing`` where the noise is not. A 20% sinusoid with a 550-step period leaves the slow EMA only
+    15% behind, and a quiet log shows it plainly (generator B's oscillations: 35 of 6,000 ``stable``)."""
+
+    swing_even = 2.0
+    """How much the largest of the last swings may reach beyond the smallest (above or below the slow
+    EMA) for ``_swing_size`` to read them as one swing's amplitude."""
+
+    _swing_top = 0.0
+    _swing_tops: tuple[float, ...] = ()
+
     def _oscillation(self, level: float, dt: float) -> None:
-        """Count swings of the level across a slow EMA larger than ``swing`` of it."""
+        """Count swings of the level across a slow EMA larger than ``swing`` of it, and keep how far the
+        last few reached from it (``_swing_size``)."""
         self._slow += _decay(dt, max(self.slow, 5 * self.interval)) * (level - self._slow)
         if self._slow < self._slow_min:
             self._slow_min = self._slow
         gap = level - self._slow
-        if abs(gap) > self.swing * abs(self._slow):
+        a = _decay(dt, self.smooth)  # (the level's noise: a point's, averaged by the level's EMA)
+        noise = self._rel_noise * abs(self._slow) * math.sqrt(a / (2 - a))
+        if abs(gap) > max(self.swing_low * abs(self._slow), min(self.swing * abs(self._slow), 3 * noise)):
             side = 1 if gap > 0 else -1
             if side != self._side:
                 self._swings += self._side != 0
-                self._side = side
+                if self._side != 0:
+                    self._swing_tops = (*self._swing_tops[-7:], self._side * self._swing_top)
+                self._side, self._swing_top = side, 0.0
+        if self._side != 0:
+            self._swing_top = max(self._swing_top, abs(gap))
+
+    def _swing_size(self) -> float:
+        """The median of how far the level reached from the slow EMA in the last eight swings: a swing's
+        amplitude read over whole swings. The end's rows (``_end_swing``) span less than one swing of a
+        period longer than 250 steps, and a swing logged with 4 rows a period spreads its second
+        differences like point noise, which ``_end_swing`` nets out."""
+        ups = sorted(t for t in self._swing_tops if t > 0)
+        downs = sorted(-t for t in self._swing_tops if t < 0)
+        if len(ups) < 2 or len(downs) < 2:
+            return 0.0
+        tops = sorted(ups + downs)
+        if tops[-1] > self.swing_even * tops[0]:
+            return 0.0  # uneven: a spike's rise and the fall back below the EMA it lifted, not a swing
+        return tops[(len(tops) - 1) // 2]
 
     def _end_swing(self) -> float:
         """The amplitude of the end's swing: half the spread of the end's rows between their quartiles (a
@@ -205,8 +241,11 @@ class _EndRules:
         descended = begun and self._fell(start)
         # (against the early median too: a run whose first rows were written at a crest is not trending down)
         began = min(self._first_slow, self.early_level(), self.opening_level()[0])
-        trend_down = self._slow < (1 - self.trend) * began - self._end_swing()
-        oscillating = self._swings >= 4 and not trend_down
+        swing = max(self._end_swing(), self._swing_size())
+        trend_down = self._slow < (1 - self.trend) * began - swing
+        # (nor one that ends far above where it began: a swing's mean stays inside its own range)
+        trend_up = self._slow - max(began, start) > 2 * abs(max(began, start)) + swing
+        oscillating = self._swings >= 4 and not trend_down and not trend_up
         if self._switched_at is not None and not descended and begun and not oscillating:
             # the reference restarted at the phase switch and the loss never came down from there (a loss
             # that swings around where the switch left it is ``oscillating``, below: checked first, as ever)
