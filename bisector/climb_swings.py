@@ -35,6 +35,7 @@ class _Swings:
     _swing_top = 0.0
     _swing_tops: tuple[float, ...] = ()
     _qside = _qswings = 0
+    _qnoise = math.nan
 
     def _oscillation(self, level: float, dt: float) -> None:
         """Count swings of the level across a slow EMA larger than ``swing`` of it; and, at ``swing_low``
@@ -48,8 +49,13 @@ class _Swings:
             if side != self._side:
                 self._swings += self._side != 0
                 self._side = side
-        a = _decay(dt, self.smooth)  # (the level's noise: a point's, averaged by the level's EMA, once 15 rows tell it)
-        noise = self._rel_noise * slow * math.sqrt(a / (2 - a)) if len(self._d2) >= 15 else math.inf
+        # the level's noise: a point's (averaged over the slow EMA's time, once 15 rows tell it: the median of 15
+        # second differences alone wanders by a third), averaged by the level's EMA
+        if len(self._d2) >= 15:
+            w = self._rel_noise if self._qnoise != self._qnoise else self._qnoise
+            self._qnoise = w + _decay(dt, max(self.slow, 5 * self.interval)) * (self._rel_noise - w)
+        a = _decay(dt, self.smooth)
+        noise = self._qnoise * slow * math.sqrt(a / (2 - a)) if self._qnoise == self._qnoise else math.inf
         if abs(gap) > max(self.swing_low * slow, min(self.swing * slow, 3 * noise)):
             side = 1 if gap > 0 else -1
             if side != self._qside:
