@@ -46,6 +46,8 @@ run started in ``climb_origin.py``):
   where a spike's spread hides the descent are not judged, but stay in the window. Rows further apart
   than ``jump_steps`` hide a jump: a rise of ``blind_jump`` of the descent between two of them waits
   ``sustain`` steps, unless the loss goes on rising (``_watch_blind_jump``).
+* An oscillation whose lows climb (``climb_swings.py``: seven evenly spaced lows, each higher, the last
+  ``rise`` of the way back) is a climb, though each upswing jumps and each downswing falls.
 * The climb start is where the window's fitted line crosses ``best + climb_frac
   * descent`` (``climb_start.py``: the median's lag, a sparse log's biases).
 """
@@ -136,8 +138,9 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._steps: deque[int] = deque(maxlen=3)
         self._a = self._b = math.nan  # the two previous raw values (median of 3)
         self._level = self._low = math.nan
-        self._recent: deque[tuple[int, float]] = deque(maxlen=2)  # (step, median of 3) of the last 2 points
+        self._recent: deque[tuple[int, float]] = deque()  # (step, median of 3) of the points in the last jump_steps
         self._last_rise = 0.0
+        self._reset_swings()
         self._prev_m, self._blind_at, self._blind_top = math.nan, -math.inf, math.inf  # (``_watch_blind_jump``)
         self._jump_at = self._jump_top = self._jump_top_at = -math.inf
         self._after = [0.0] * 5  # least-squares sums of the median values since the last jump's top
@@ -154,7 +157,6 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._last_cross = self._cross
         self._clear_window()
         self._slow = self._slow_min = self._first_slow = self._trail = math.nan
-        self._side = self._swings = 0
         self._recovered = 0  # steps the longest window that closed again stayed open (a recovered excursion)
         self._low_window, self._low_window_n, self._low_next = math.inf, 0, -math.inf  # (``climb_finish.py``)
 
@@ -227,10 +229,13 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         # the climb is watched on the median of 3 points when they are close enough in steps to be one
         # moment; further apart (a sparse log) the median would cost a whole interval, so the point itself
         m = m3 if step - self._steps[0] <= self.median_steps else value
+        jm = self._jump_median(step, m3)
         if self._best < math.inf:
-            self._watch_jump(step, m3)  # (``climb_spikes.py``)
+            self._watch_jump(step, m3, jm)  # (``climb_spikes.py``)
         self._watch_blind_jump(step, m, dt)
-        self._recent.append((step, m3))
+        self._recent.append((step, jm))
+        while self._recent[0][0] < step - self.jump_steps:  # (a jump is a rise within ``jump_steps``)
+            self._recent.popleft()
         alpha = _decay(dt, self.smooth)
         level = self._level = self._level + alpha * (m - self._level)
         self._low += alpha * (m3 - self._low)
@@ -282,6 +287,9 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._above_n += 1
         if self._w < self.min_points or t < self.hold:
             return _RUNNING
+        if self._troughs_climb():  # (``climb_swings.py``: an oscillation whose lows climb)
+            self._verdict = self._snapshot(DIVERGED, step, sev)
+            return self._verdict
         fit = None  # (the window's slope, read once per point: the gates below do not change it)
         if step - self._jump_at < self.hold:
             # a steep, steady climb's noisy rises keep crossing the jump bar, each restarting the hold; a slope as
@@ -353,19 +361,6 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
     def _noise(self) -> float:
         """A point's noise (standard deviation) at the current level."""
         return self._rel_noise * abs(self._level)
-
-    def _fit(self, independent: bool = True, rising: bool = True) -> tuple[float, float] | None:
-        """(slope, its standard error) of the window, residual variance pooled with the noise before it;
-        ``independent``: count at most one point per ``indep_steps`` steps (the streaming test), else
-        every point (the end-of-run rule, which only decides at finish); ``rising``: None unless it rises."""
-        w = self._w
-        sxx = self._wtt - self._wt * self._wt / w
-        sxy = self._wty - self._wt * self._wy / w
-        syy = self._wyy - self._wy * self._wy / w
-        if sxx <= 0 or (rising and sxy <= 0):
-            return None
-        span = (self._last_step or 0) - self._cross if self._cross is not None else 0
-        return self._pooled_slope(w, sxx, sxy, syy, span if independent else None)
 
     def _phase_pending(self) -> bool:
         """True once, at the first point at or after the phase switch."""

@@ -10,7 +10,8 @@ starts with a jump (``_watch_jump``), and each jump restarts the climb's hold.
 A spike landing on another's hold rises only in its jumps (``_stairs``: a
 climb rises between them too). A long spike falls back toward the best, so a
 level still falling is held (``_still_falling``), unless it falls too slowly
-to get back (``_slow_fall``: a plateau settling).
+to get back (``_slow_fall``: a plateau settling). The window's slopes these
+rules and the climb test read (``_fit``, ``_slope_since``) are here too.
 """
 
 from __future__ import annotations
@@ -160,6 +161,19 @@ class _SpikeGate:
         slope, se = self._pooled_slope(n - groups + 1, sxx, sxy, syy, self._hist[-1][0] - self._hist[0][0])
         return slope < self.stair_t * se
 
+    def _fit(self, independent: bool = True, rising: bool = True) -> tuple[float, float] | None:
+        """(slope, its standard error) of the window, residual variance pooled with the noise before it;
+        ``independent``: count at most one point per ``indep_steps`` steps (the streaming test), else
+        every point (the end-of-run rule, which only decides at finish); ``rising``: None unless it rises."""
+        w = self._w
+        sxx = self._wtt - self._wt * self._wt / w
+        sxy = self._wty - self._wt * self._wy / w
+        syy = self._wyy - self._wy * self._wy / w
+        if sxx <= 0 or (rising and sxy <= 0):
+            return None
+        span = (self._last_step or 0) - self._cross if self._cross is not None else 0
+        return self._pooled_slope(w, sxx, sxy, syy, span if independent else None)
+
     def _slope_since(self, since: float) -> tuple[float, float] | None:
         """(slope, its standard error) of the window's points from step ``since`` on, the residual pooled
         with the noise before the window; None under 3 points or with no spread in steps."""
@@ -180,9 +194,24 @@ class _SpikeGate:
         inflate = n / min(n, 1.0 + span / self.indep_steps) if span is not None and self.indep_steps > 0 else 1.0
         return slope, math.sqrt(max(var, 1e-300) * inflate / sxx)
 
-    def _watch_jump(self, step: int, m3: float) -> None:
-        """A jump (a rise of ``jump_frac`` of the descent, or of 4 noise sigmas, over the last two points
-        within ``jump_steps``, out of a level that was not already rising) is how a spike starts: a climb
+    def _jump_median(self, step: int, m3: float) -> float:
+        """The value a jump is read on: the median of the raw points of the last ``jump_steps / 2`` steps, or of
+        the median of 3 where that holds 3 points or fewer (every 5 steps and sparser). On a log written every step
+        the median of 3 spans 3 steps, and its noise, read over ``jump_steps`` at every row, crossed the jump bar
+        all along a noisy climb (dev C's p90 delay - gap every step 120 -> 154 steps); the median of 5 steps, 126."""
+        pts = []
+        for s, v in reversed(self._tail):
+            if s <= step - self.jump_steps / 2 and len(pts) >= 3:
+                break
+            pts.append(v)
+        if len(pts) <= 3:
+            return m3
+        pts.sort()
+        return pts[len(pts) // 2]
+
+    def _watch_jump(self, step: int, m3: float, jm: float) -> None:
+        """A jump (a rise of ``jump_frac`` of the descent, or of 4 noise sigmas, over the last ``jump_steps``
+        steps, out of a level that was not already rising) is how a spike starts: a climb
         is confirmed only ``hold`` steps after the last one (spikes stacked on spikes look like a climb
         for a while). Inside a window the noise is not the jump's own but the noise before the window;
         a positive loss's noise grows with it, so beyond twice the window's first level it is scaled
@@ -194,7 +223,7 @@ class _SpikeGate:
             if self._wlevel0 > 0 < self._level:
                 noise *= max(1.0, self._level / self._wlevel0 / 2)
         need = max(4 * noise, self.jump_frac * (self._start - self._best))
-        rise = self._rise(step, m3)
+        rise = self._rise(step, jm)
         if rise > need and self._last_rise <= need:
             self._jump_at, self._jump_top, self._jump_top_at, self._after = step, m3, step, [0.0] * 5
             if self._cross is not None:
@@ -228,7 +257,10 @@ class _SpikeGate:
             self._blind_at, self._blind_top = step, m
             self._jump_top_at = step
 
-    def _rise(self, step: int, m3: float) -> float:
-        """How much the median rose at ``step`` over the (up to two) points before it within ``jump_steps``."""
-        before = [v for s, v in self._recent if s >= step - self.jump_steps]
-        return m3 - min(before) if before else 0.0
+    def _rise(self, step: int, jm: float) -> float:
+        """How much the jump's median (``_jump_median``) rose at ``step`` over its first value of the last
+        ``jump_steps`` steps: the same span at every cadence. (Over the last two points, as before, a log
+        written every step saw 2 steps, and a spike ramped up over 3-8 steps never jumped: 14 of dev C's 2,000
+        healthy logs written every step were stopped, 10 of them on spikes; now 4.)"""
+        first = next((v for s, v in self._recent if s >= step - self.jump_steps), None)
+        return 0.0 if first is None else jm - first

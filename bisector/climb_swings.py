@@ -10,6 +10,9 @@ swing (``_swing_size``: read over whole swings, so a period longer than the
 end's span, or a swing logged with 4 rows a period whose second differences
 look like point noise, is still seen). A swing is counted at ``swing`` of the
 slow EMA, or, on a quiet log, at ``swing_low`` where only even swings count.
+The level's lows, turning point by turning point (``_zigzag``), tell an
+oscillation whose lows climb (``_troughs_climb``), a climb the spike gates
+would hold swing after swing.
 """
 
 from __future__ import annotations
@@ -32,10 +35,25 @@ class _Swings:
     """How much the largest of the last swings may reach beyond the smallest (above or below the slow
     EMA) for ``_swing_size`` to read them as one swing's amplitude."""
 
-    _swing_top = 0.0
-    _swing_tops: tuple[float, ...] = ()
-    _qside = _qswings = 0
-    _qnoise = math.nan
+    trough_frac = 0.1
+    """A low (or a high) of the level is confirmed once the level turned back by this share of itself and by
+    three of its noise sigmas (``_zigzag``)."""
+
+    trough_count = 7
+    """How many lows in a row must each sit higher than the one before (``_troughs_climb``). Five lows rose by
+    chance on a long noisy plateau (2 of 2,000 dev C grokking logs every step); a cascade of spikes has at
+    most a few."""
+
+    trough_even = 2.0
+    """How much the longest time between those lows may exceed the shortest: an oscillation's period, not
+    spikes that came when they came."""
+
+    def _reset_swings(self) -> None:
+        self._side = self._swings = self._qside = self._qswings = 0
+        self._swing_top, self._swing_tops, self._qnoise = 0.0, (), math.nan
+        self._zz_dir, self._zz_top = 0, -math.inf  # 1: rising since the last low, -1: falling since the last high
+        self._trough, self._trough_at = math.inf, 0  # the lowest level since the last high
+        self._troughs: tuple[tuple[int, float], ...] = ()  # (step, level) of the last lows confirmed
 
     def _oscillation(self, level: float, dt: float) -> None:
         """Count swings of the level across a slow EMA larger than ``swing`` of it; and, at ``swing_low``
@@ -65,6 +83,39 @@ class _Swings:
                 self._qside, self._swing_top = side, 0.0
         if self._qside != 0:
             self._swing_top = max(self._swing_top, abs(gap))
+        self._zigzag(level, self._qnoise * abs(level) * math.sqrt(a / (2 - a)))
+
+    def _zigzag(self, level: float, noise: float) -> None:
+        """Confirm the level's lows and highs as it turns back by ``trough_frac`` of itself (and three noise
+        sigmas; nan before the noise is known: the fraction alone); keep the last ``trough_count`` lows."""
+        h = max(self.trough_frac * abs(level), 3 * noise if noise == noise else 0.0)
+        if self._zz_dir <= 0:
+            if level < self._trough:
+                self._trough, self._trough_at = level, self._last_step
+            elif level > self._trough + h:
+                if self._zz_dir < 0:
+                    self._troughs = (*self._troughs[1 - self.trough_count:], (self._trough_at, self._trough))
+                self._zz_dir, self._zz_top = 1, level
+        elif level > self._zz_top:
+            self._zz_top = level
+        elif level < self._zz_top - h:
+            self._zz_dir, self._trough, self._trough_at = -1, level, self._last_step
+
+    def _troughs_climb(self) -> bool:
+        """Whether the run oscillates with its lows climbing: the last ``trough_count`` lows, all since the best
+        and evenly spaced (``trough_even``), each higher than the one before, by ``trough_frac`` of the last in
+        all, which is ``rise`` of the way back. A run at the edge of stability swings ever wider around a rising
+        mean; each upswing is a jump and each downswing a fall, so the spike gates held it swing after swing
+        (dev D p90 delay 738 steps on logs every 5 steps). A cascade of decaying spikes bottoms out lower each
+        time, or comes unevenly; a healthy oscillation's lows sit at the best."""
+        tr, k = self._troughs, self.trough_count
+        if len(tr) < k or self._best_step is None or tr[0][0] <= self._best_step:
+            return False
+        gaps = [b[0] - a[0] for a, b in zip(tr, tr[1:], strict=False)]
+        if max(gaps) > self.trough_even * min(gaps) or tr[-1][1] - tr[0][1] <= self.trough_frac * abs(tr[-1][1]):
+            return False
+        bar = self._best + self.rise * (self._start - self._best)
+        return tr[-1][1] > bar and all(a[1] < b[1] for a, b in zip(tr, tr[1:], strict=False))
 
     def _oscillates(self) -> bool:
         """Four swings of ``swing``, or four even ones of ``swing_low`` on a quiet log."""

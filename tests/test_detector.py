@@ -238,8 +238,8 @@ def test_a_per_step_log_counts_one_point_per_two_steps_as_evidence(family, seed)
     curve = synth_b.curve(np.random.default_rng(seed), family)
     values = [float(v) for v in curve.values]
     assert stopped_at(values) is None
-    # every point independent (and no spike gate, no later-half rule): the old rule
-    det = ClimbDetector(indep_steps=0, t_spike=0, later_t=-math.inf)
+    # every point independent (and no spike gate, no later-half rule, the jump read over the last 2 steps): the old rule
+    det = ClimbDetector(indep_steps=0, t_spike=0, later_t=-math.inf, jump_steps=2)
     assert any(det.update(step, v).final for step, v in enumerate(values))
 
 

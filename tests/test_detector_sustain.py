@@ -15,7 +15,7 @@ import pytest
 from bisector.detector import DIVERGED, STABLE, classify
 
 from .test_detector import decay, noisy, spike
-from .test_detector_spikes import ab_log, c_dev_log, detector, generator_log, stop_and_finish
+from .test_detector_spikes import ab_log, c_dev_log, detector, generator_log, stop_and_finish, two_point_jumps
 
 
 def stops(rows, **kw) -> bool:
@@ -207,4 +207,4 @@ def test_a_cascade_of_spikes_that_falls_slowly_on_the_whole_is_not_a_level_settl
     curve, rows = generator_log("c", 3, seed, run, cadence, n=40)
     assert curve.family == "C transient spikes" and curve.expect == STABLE
     assert stop_and_finish(rows) == (None, STABLE)
-    assert stop_and_finish(rows, refill=float("inf"))[0] is not None
+    assert stop_and_finish(rows, refill=float("inf"), **two_point_jumps(cadence))[0] is not None

@@ -135,3 +135,36 @@ def test_a_noisy_sawtooth_is_not_read_as_quiet_swings_while_its_noise_estimate_w
     curve, logged = generator_log("c", 3, 201, 96, "5", n=40)
     assert curve.family == "C epoch sawtooth" and curve.expect == STABLE
     assert classify(logged).kind == STABLE
+
+
+def _edge_of_stability(seed: int, climb: float, n: int = 2400) -> list[float]:
+    """3.0 -> 1.0, then from step 800 swings with a 60-step period, growing to +-30%, around a mean that rises by
+    ``climb`` of the plateau over 1,000 steps; 2% noise."""
+    rng = random.Random(seed)
+    out = []
+    for t in range(n):
+        u = max(0, t - 800)
+        mean = 1.0 + 2.0 * math.exp(-t / 100) + climb * u / 1000
+        amp = 0.3 * min(1.0, u / 400)
+        out.append(mean * (1 + amp * math.sin(2 * math.pi * u / 60)) * math.exp(0.02 * rng.gauss(0, 1)))
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("cadence", [1, 5])
+def test_swings_whose_lows_climb_are_a_climb_while_streaming(seed, cadence):
+    """Each upswing is a jump and each downswing a fall, so the spike gates held such a run swing after swing (dev
+    D's edge-of-stability p90 delay 738 steps every 5 steps); seven lows in a row, evenly spaced, each higher than
+    the last and the last 15% of the way back, are a climb. The same swings around a level mean never stop it."""
+    from .test_detector_spikes import detector
+
+    def stopped(values, **kw):
+        det = detector(**kw)
+        return next((s for s in range(0, len(values), cadence) if det.update(s, values[s]).final), None)
+
+    climbing = _edge_of_stability(seed, climb=0.6)
+    at = stopped(climbing)
+    assert at is not None and at <= 2050
+    assert (stopped(climbing, trough_count=10**6) or len(climbing)) > at + 100
+    level = _edge_of_stability(seed, climb=0.0)
+    assert stopped(level) is None and classify(list(enumerate(level))).kind != DIVERGED
