@@ -138,7 +138,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._steps: deque[int] = deque(maxlen=3)
         self._a = self._b = math.nan  # the two previous raw values (median of 3)
         self._level = self._low = math.nan
-        self._recent: deque[tuple[int, float]] = deque()  # (step, median of 3) of the points in the last jump_steps
+        self._recent: deque[tuple[int, float]] = deque()  # (step, ``_jump_median``) of the last jump_steps
         self._last_rise = 0.0
         self._reset_swings()
         self._prev_m, self._blind_at, self._blind_top = math.nan, -math.inf, math.inf  # (``_watch_blind_jump``)
