@@ -28,9 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 def detector(**kw) -> ClimbDetector:
     """``ClimbDetector(**kw)``; ``kw`` may also set the rules' class-level settings (``stair_t``,
-    ``return_steps``, ``refill``, ``jump_rearm``, ``trough_count``, ...) on that one detector, for a
-    counterfactual."""
+    ``return_steps``, ``refill``, ``trough_count``, ...) on that one detector, for a counterfactual (a name
+    the detector does not have is an error: a misspelt setting would make the counterfactual the default)."""
     settings = {k: kw.pop(k) for k in list(kw) if k not in ClimbDetector.__init__.__code__.co_varnames}
+    unknown = [k for k in settings if not hasattr(ClimbDetector, k)]
+    if unknown:
+        raise TypeError(f"ClimbDetector has no setting {unknown}")
     det = ClimbDetector(**kw)
     for k, v in settings.items():
         setattr(det, k, v)
