@@ -73,7 +73,8 @@ class _Swings:
             w = self._rel_noise if self._qnoise != self._qnoise else self._qnoise
             self._qnoise = w + _decay(dt, max(self.slow, 5 * self.interval)) * (self._rel_noise - w)
         a = _decay(dt, self.smooth)
-        noise = self._qnoise * slow * math.sqrt(a / (2 - a)) if self._qnoise == self._qnoise else math.inf
+        level_sd = self._qnoise * math.sqrt(a / (2 - a))  # the level's noise, relative (nan before 15 rows)
+        noise = level_sd * slow if level_sd == level_sd else math.inf
         if abs(gap) > max(self.swing_low * slow, min(self.swing * slow, 3 * noise)):
             side = 1 if gap > 0 else -1
             if side != self._qside:
@@ -83,7 +84,7 @@ class _Swings:
                 self._qside, self._swing_top = side, 0.0
         if self._qside != 0:
             self._swing_top = max(self._swing_top, abs(gap))
-        self._zigzag(level, self._qnoise * abs(level) * math.sqrt(a / (2 - a)))
+        self._zigzag(level, level_sd * abs(level))
 
     def _zigzag(self, level: float, noise: float) -> None:
         """Confirm the level's lows and highs as it turns back by ``trough_frac`` of itself (and three noise
