@@ -285,6 +285,34 @@ def test_lightning_csv_race_with_a_rewriting_writer_process(tmp_path: Path):
     assert f.skipped == 0
 
 
+def test_csv_rewritten_between_the_check_and_the_read_is_read_whole(tmp_path: Path, monkeypatch):
+    # CI caught this once in the race above: the file passed the "only appended" check, the writer
+    # then rewrote it with a wider header, and the bytes past the old offset (mid-row of the new
+    # file) were handed out as rows. Here the rewrite lands there every time.
+    from runners.command import follow_files
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train_loss\n" + "".join(f"0,{i},{1 / i}\n" for i in range(1, 40)))
+    f = follow("csv", path)
+    assert len(f.poll()) == 39
+    rows = "".join(f"0,{i},{1 / i},\n" for i in range(1, 41))
+    wider = "epoch,step,train_loss,val_loss\n" + rows + "0,40,,0.05\n"
+    check, pending = follow_files._Lines._unchanged, [wider]
+
+    def rewritten_right_after_the_check(self, *args):
+        ok = check(self, *args)
+        if pending:
+            path.write_text(pending.pop())
+        return ok
+
+    monkeypatch.setattr(follow_files._Lines, "_unchanged", rewritten_right_after_the_check)
+    assert f.poll() == [
+        {"epoch": 0.0, "step": 40.0, "train_loss": 1 / 40},
+        {"epoch": 0.0, "step": 40.0, "val_loss": 0.05},
+    ]
+    assert f.skipped == 0
+
+
 # ---------------------------------------------------------------- StepAxis and Merger
 
 

@@ -55,6 +55,8 @@ class _Lines:
     any check fails the file was replaced or rewritten, so it is read whole and
     lines past the count already handed out are new. A rewrite caught
     half-written (fewer lines than handed out) yields nothing until it catches up.
+    The checks are made again after the read, so a rewrite that lands between the
+    check and the read is caught too.
     """
 
     HEAD, TAIL = 256, 64
@@ -72,18 +74,24 @@ class _Lines:
     def read(self, final: bool = False) -> list[tuple[int, str]]:
         try:
             with open(self.path, "rb") as f:
-                st = os.fstat(f.fileno())
-                if self._unchanged(f, st):
+                if self._unchanged(f):
                     f.seek(self._offset)
-                    return self._take(f.read(), final, resync=False)
+                    data = f.read()
+                    # the writer may have rewritten the file between the check and the read: the bytes
+                    # past the offset would then be the middle of another file's lines. Checked again
+                    # after the read, a rewrite shows in the head or in the bytes before the offset.
+                    if self._unchanged(f):
+                        return self._take(data, final, resync=False)
                 f.seek(0)
                 data = f.read()
+                st = os.fstat(f.fileno())
                 self._id = (st.st_dev, st.st_ino)
                 return self._take(data, final, resync=True)
         except OSError:  # gone for a moment (replaced by rename), or unreadable: try again next poll
             return []
 
-    def _unchanged(self, f, st) -> bool:
+    def _unchanged(self, f) -> bool:
+        st = os.fstat(f.fileno())
         if self._id is None:
             self._id = (st.st_dev, st.st_ino)
             return True
