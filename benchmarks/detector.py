@@ -1,6 +1,10 @@
 """Detector benchmark: every family at every logging cadence, on held-out seeds.
 
     python benchmarks/detector.py [--seeds 1 2 3] [--n 40] [--gens a b] [--peers] [--peer-n 10] [--no-real] [--speed]
+                                  [--cadences 1 5 10 50 irregular] [--set sustain=300 ...]
+
+``--cadences`` scores a subset (each log is the same as in the full run) and ``--set`` changes a detector
+setting, so a trade-off can be measured where it acts.
 
 Curves: generator A (``synth_a``: the v2 benchmark's healthy and 100-300-step
 climbs), generator B (``synth_b``: broader families, built independently), the
@@ -96,9 +100,9 @@ def blowup_start(c: Curve) -> int | None:
     return climb_start(c.clean[:k], c.start, k)
 
 
-def judge(rows) -> tuple:
+def judge(rows, settings: dict | None = None) -> tuple:
     """(final verdict, whether a streaming update reached it, i.e. a trial would have been stopped)."""
-    det = ClimbDetector()
+    det = ClimbDetector(**(settings or {}))
     update = det.update
     for step, value in rows:
         if update(step, value).final:
@@ -106,15 +110,17 @@ def judge(rows) -> tuple:
     return det.finish(), False
 
 
-def run(seeds, n, real, peers=None, peer_n=0, gens="ab"):
+def run(seeds, n, real, peers=None, peer_n=0, gens="ab", cadences=CADENCES, settings=None):
     results, peer_results = [], []
     for seed in seeds:
         for i, c in enumerate(cases(seed, n, real, gens)):
             above = bool(c.clean[-1] > c.start) if c.start is not None else False
             blowup = blowup_start(c)
             for j, cad in enumerate(CADENCES):
+                if cad not in cadences:
+                    continue
                 rows = log_rows(c, cad, np.random.default_rng([seed, i, j]))
-                v, streamed = judge(rows)
+                v, streamed = judge(rows, settings)
                 results.append({"family": c.family, "cadence": cad, "interval": interval(rows),
                                 "gap": gap(rows, c.truth, v.detected_at_step), "expect": c.expect,
                                 "truth": c.truth, "kind": v.kind, "at": v.detected_at_step,
@@ -188,6 +194,10 @@ def consistency(rs) -> float:
     return sum(len(k) == 1 for k in kinds.values()) / len(kinds)
 
 
+def _cadences(results) -> list[str]:
+    return [c for c in CADENCES if any(r["cadence"] == c for r in results)]
+
+
 def fmt(v, pct=False, nd=0):
     if v is None:
         return "-"
@@ -207,12 +217,12 @@ def row(label, s):
 
 
 def tables(results) -> str:
-    out = []
+    out, cads = [], _cadences(results)
     head = ["cadence", *HEAD]
     out += ["By cadence (delays in steps; gap: the logging interval in force from the truth to the detection; "
             "goals: median - gap <= 60, p90 - gap <= 120):", "",
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for cad in CADENCES:
+    for cad in cads:
         rs = [r for r in results if r["cadence"] == cad]
         iv = statistics.median(r["interval"] for r in rs)
         out.append(row(f"{cad} (interval {iv:.0f})", score(rs)))
@@ -222,14 +232,14 @@ def tables(results) -> str:
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for fam in dict.fromkeys(r["family"] for r in results):
         out.append(row(fam, score([r for r in results if r["family"] == fam])))
-    out += ["", f"Same verdict at all {len(CADENCES)} cadences: {100 * consistency(results):.1f}% of runs", ""]
+    out += ["", f"Same verdict at all {len(cads)} cadences: {100 * consistency(results):.1f}% of runs", ""]
     fams = [f for f in dict.fromkeys(r["family"] for r in results) if any(
         r["expect"] == DIVERGED for r in results if r["family"] == f)]
     out += ["p90 delay - gap (steps) by family and cadence:", "",
-            "| family | " + " | ".join(CADENCES) + " |", "|---|" + "---|" * len(CADENCES)]
+            "| family | " + " | ".join(cads) + " |", "|---|" + "---|" * len(cads)]
     for fam in fams:
         cells = [fmt(score([r for r in results if r["family"] == fam and r["cadence"] == c])["xp90"])
-                 for c in CADENCES]
+                 for c in cads]
         out.append(f"| {fam} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -239,14 +249,14 @@ def peer_table(peer_results, ours) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keys = {(r["run"], r["cadence"]) for r in peer_results}
     for name in dict.fromkeys(r["rule"] for r in peer_results):
-        for cad in CADENCES:
+        for cad in _cadences(ours):
             rs = [r for r in peer_results if r["rule"] == name and r["cadence"] == cad]
             fa = sum(r["at"] is not None and (r["expect"] == STABLE or r["at"] < r["truth"]) for r in rs)
             bad = [r for r in rs if r["expect"] != STABLE]
             d = [r["at"] - r["truth"] for r in bad if r["at"] is not None and r["at"] >= r["truth"]]
             out.append(f"| {name} | {cad} | {fa}/{len(rs)} | {fmt(len(d) / len(bad), True)} | "
                        f"{fmt(statistics.median(d) if d else None)} | {fmt(np.percentile(d, 90) if d else None)} |")
-    for cad in CADENCES:
+    for cad in _cadences(ours):
         rs = [r for r in ours if r["cadence"] == cad and (r["run"], cad) in keys]
         s = score(rs)
         out.append(f"| **bisector ClimbDetector** | {cad} | {s['fa']}/{s['curves']} | {fmt(s['recall'], True)} | "
@@ -277,6 +287,20 @@ def speed(n: int = 100_000) -> tuple[float, float]:
     return alone, whole
 
 
+def _settings(ap: argparse.ArgumentParser, pairs: list[str]) -> dict:
+    """``--set`` pairs as ClimbDetector keywords, typed as their defaults; a name it does not take is an error."""
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(ClimbDetector).parameters.items()}
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in defaults or not value:
+            ap.error(f"--set {pair!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(defaults))}")
+        out[name] = int(value) if isinstance(defaults[name], int) else float(value)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="generator seeds (0 is for development)")
@@ -287,13 +311,19 @@ def main() -> None:
     ap.add_argument("--gens", nargs="+", default=["a", "b"], choices=["a", "b", "c", "d"],
                     help="which generators (c, d: the third and fourth, held out; their tables are read apart)")
     ap.add_argument("--speed", action="store_true", help="time the detector on a 100,000-point log")
+    ap.add_argument("--cadences", nargs="+", default=list(CADENCES), choices=CADENCES, help="score only these")
+    ap.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                    help="a detector setting (a keyword of ClimbDetector), e.g. sustain=300")
     args = ap.parse_args()
+    settings = _settings(ap, args.set)
     t0 = time.perf_counter()
     peers = None
     if args.peers:
         from peers import PEERS as peers
-    results, peer_results = run(args.seeds, args.n, not args.no_real, peers, args.peer_n, "".join(args.gens))
-    print(f"Seeds {args.seeds}, {args.n} curves per family per seed, cadences {', '.join(CADENCES)}: "
+    results, peer_results = run(args.seeds, args.n, not args.no_real, peers, args.peer_n, "".join(args.gens),
+                                args.cadences, settings)
+    changed = f", settings {settings}" if settings else ""
+    print(f"Seeds {args.seeds}, {args.n} curves per family per seed, cadences {', '.join(args.cadences)}{changed}: "
           f"{len(results)} logs judged in {time.perf_counter() - t0:.0f} s\n")
     print(tables(results))
     if peer_results:

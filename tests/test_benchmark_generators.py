@@ -128,3 +128,14 @@ def test_generator_d_spans_loss_scales_and_observes_through_noise():
         ok = np.isfinite(c.values)
         rel = np.abs(np.log(c.values[ok] / c.clean[ok]))
         assert 0 < np.median(rel) < 0.25, c.family  # relative noise of 0.5-20%, never a clean copy
+
+
+def test_a_cadence_subset_judges_the_same_logs_and_a_setting_reaches_the_detector():
+    # ``--cadences 50 --set sustain=300`` measures a trade-off where it acts: the subset must be the very
+    # logs of the full run, and the setting must change verdicts, or the README's trade-off table lies
+    full, _ = bench.run([4], 2, False, gens="c")
+    sub, _ = bench.run([4], 2, False, gens="c", cadences=["50"])
+    assert sub == [r for r in full if r["cadence"] == "50"]
+    held, _ = bench.run([4], 2, False, gens="c", cadences=["50"], settings={"sustain": 10**6, "t_min": 1e9})
+    assert sum(r["streamed"] for r in held) < sum(r["streamed"] for r in sub)  # (a nan run streams anyway)
+    assert bench._cadences(sub) == ["50"]
