@@ -57,8 +57,9 @@ def test_stop_ends_the_whole_group_with_sigterm_then_sigkill(tmp_path):
     script.write_text(SPAWNER)
     proc = Process(Invocation([sys.executable, str(script)], str(tmp_path)), grace_s=1.0)
     grandchild = _grandchild(proc)
-    lines = proc.read(0.5)
-    assert any(line.startswith("step=") for _, line in lines)  # followed live, not at exit
+    deadline = time.monotonic() + 20  # a step line while the script still runs (50 s of them): followed live
+    while not any(line.startswith("step=") for _, line in proc.read(0.2)):
+        assert time.monotonic() < deadline and proc.poll() is None, "no step line while the script ran"
     proc.stop()
     assert _wait_gone(grandchild, 5) and proc.poll() is not None
 

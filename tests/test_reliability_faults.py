@@ -226,7 +226,7 @@ def test_two_campaigns_at_once_on_a_new_sqlite_store(tmp_path):
     assert len(campaigns) == 3 and {r.info.status for r in campaigns} == {"FINISHED"}
 
 
-def test_reliability_counts(request, tmp_path_factory):
+def test_reliability_counts(tmp_path_factory):
     """The table the README quotes (run with -s to see it)."""
     for sid, killed_at in KILLED_SESSIONS:
         while session_pids(sid) and time.monotonic() < killed_at + 90:
@@ -235,10 +235,10 @@ def test_reliability_counts(request, tmp_path_factory):
         COUNTS["orphans"] += len(stray)
         for pid in stray:
             os.kill(pid, signal.SIGKILL)
-    names = ("test_hostile_input", "test_hostile_input_subprocess")
-    ran = [i for i in request.session.items if i.originalname in names]
-    if len(ran) < len(CASES) + len(SUBPROCESS_CASES):
-        pytest.skip("only part of the reliability suite ran")
+    assert COUNTS["trials_lost"] == COUNTS["trials_rerun"] == COUNTS["orphans"] == COUNTS["leaks"] == 0
+    # COUNTS is per process: under xdist --dist loadfile, test_reliability.py may have run in the other worker
+    if COUNTS["inputs"] < len(CASES) + len(SUBPROCESS_CASES):
+        pytest.skip("the hostile inputs did not all run in this process (another xdist worker, or deselected)")
     rows = [("hostile inputs tried", COUNTS["inputs"]),
             ("exit codes", ", ".join(f"{code}: {n}" for code, n in sorted(COUNTS["exit_codes"].items()))),
             ("tracebacks", COUNTS["tracebacks"]), ("runs written on bad input", COUNTS["runs_written"]),
@@ -252,5 +252,4 @@ def test_reliability_counts(request, tmp_path_factory):
     print("\n" + table)
     (tmp_path_factory.getbasetemp() / "reliability.md").write_text(table + "\n")
     assert COUNTS["inputs"] >= 30 and set(COUNTS["exit_codes"]) == {2}
-    assert COUNTS["tracebacks"] == COUNTS["runs_written"] == COUNTS["trials_lost"] == COUNTS["trials_rerun"] == 0
-    assert COUNTS["orphans"] == COUNTS["leaks"] == 0
+    assert COUNTS["tracebacks"] == COUNTS["runs_written"] == 0
