@@ -295,8 +295,7 @@ def test_csv_rewritten_between_the_check_and_the_read_is_read_whole(tmp_path: Pa
     path.write_text("epoch,step,train_loss\n" + "".join(f"0,{i},{1 / i}\n" for i in range(1, 40)))
     f = follow("csv", path)
     assert len(f.poll()) == 39
-    rows = "".join(f"0,{i},{1 / i},\n" for i in range(1, 41))
-    wider = "epoch,step,train_loss,val_loss\n" + rows + "0,40,,0.05\n"
+    wider = "epoch,step,train_loss,val_loss\n" + "".join(f"0,{i},{1 / i},\n" for i in range(1, 41)) + "0,40,,0.05\n"
     check, pending = follow_files._Lines._unchanged, [wider]
 
     def rewritten_right_after_the_check(self, *args):
@@ -306,10 +305,7 @@ def test_csv_rewritten_between_the_check_and_the_read_is_read_whole(tmp_path: Pa
         return ok
 
     monkeypatch.setattr(follow_files._Lines, "_unchanged", rewritten_right_after_the_check)
-    assert f.poll() == [
-        {"epoch": 0.0, "step": 40.0, "train_loss": 1 / 40},
-        {"epoch": 0.0, "step": 40.0, "val_loss": 0.05},
-    ]
+    assert f.poll() == [{"epoch": 0, "step": 40, "train_loss": 0.025}, {"epoch": 0, "step": 40, "val_loss": 0.05}]
     assert f.skipped == 0
 
 
