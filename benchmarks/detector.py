@@ -295,9 +295,14 @@ def _settings(ap: argparse.ArgumentParser, pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
         name, _, value = pair.partition("=")
-        if name not in defaults or not value:
-            ap.error(f"--set {pair!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(defaults))}")
-        out[name] = int(value) if isinstance(defaults[name], int) else float(value)
+        kind = int if isinstance(defaults.get(name), int) else float
+        try:
+            out[name] = kind(value) if name in defaults else None
+        except ValueError:
+            out[name] = None
+        if out[name] is None:
+            ap.error(f"--set {pair!r}: expected NAME=VALUE, NAME one of {', '.join(sorted(defaults))} and VALUE "
+                     f"a number ({kind.__name__})")
     return out
 
 
