@@ -31,6 +31,9 @@ CULPRITS = ["data.corpus", "model.crf_reduction"]
 # name those apart.
 BISECTION = {"good", "bad", "revert data.corpus", "revert model.crf_reduction", "revert model.hidden_size",
              "revert data.corpus (seed +1)", "revert model.crf_reduction (seed +1)", "revert data.corpus (seed +2)"}
+# The plan follows the free slots (``auto``: lone applications too once the 3 knobs fit at once), and a
+# machine's slots are its CPUs: two, as on CI, wherever the suite runs, or BISECTION holds on 2 cores only.
+SLOTS = ("--max-concurrent", "2")
 
 
 def is_aftermath(name: str) -> bool:

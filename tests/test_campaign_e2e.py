@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ._servers import trial_of
+from ._servers import SLOTS, trial_of
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD, BAD = ROOT / "tests/recipes/small_good.yaml", ROOT / "tests/recipes/small_bad.yaml"
@@ -25,7 +25,7 @@ def campaign(tmp_path_factory):
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run(
         [sys.executable, "-m", "bisector", "run", str(GOOD), str(BAD), "--json",
-         "--tracking-uri", uri, "--workdir", str(tmp / "work"), "--experiment", "e2e"],
+         "--tracking-uri", uri, "--workdir", str(tmp / "work"), "--experiment", "e2e", *SLOTS],
         capture_output=True, text=True, cwd=tmp, env=env, timeout=1500,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -152,7 +152,7 @@ def test_rerun_reuses_every_finished_trial(campaign):
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_ADDRESS": address}
         proc = subprocess.run(
             [sys.executable, "-m", "bisector", "run", str(GOOD), str(BAD), "--json", "--tracking-uri", uri,
-             "--workdir", str(tmp / "work"), "--experiment", "e2e"],
+             "--workdir", str(tmp / "work"), "--experiment", "e2e", *SLOTS],
             capture_output=True, text=True, cwd=tmp, env=env, timeout=300,
         )
         fake_head.setblocking(False)

@@ -17,6 +17,7 @@ from ._servers import (
     BISECTION,
     CULPRITS,
     GOOD,
+    SLOTS,
     base_env,
     bisector_cmd,
     end_session,
@@ -91,7 +92,7 @@ def state_after_kill(killed):
 def rerun(killed, state_after_kill):
     """The same command again, after the kill, with both slots (the slot count is not part of a trial's key)."""
     i = killed["cmd"].index("--max-concurrent")
-    cmd = killed["cmd"][:i] + killed["cmd"][i + 2:]
+    cmd = killed["cmd"][:i] + [*SLOTS] + killed["cmd"][i + 2:]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=killed["tmp"], env=base_env(),
                           timeout=420, start_new_session=True)
     return proc

@@ -27,6 +27,7 @@ from ._servers import (
     BISECTION,
     CULPRITS,
     REPO,
+    SLOTS,
     base_env,
     end_session,
     free_port,
@@ -113,7 +114,7 @@ def job(head, server):
     base, _ = server
     out = tmp / "job.out"
     entrypoint = (f"{ENTRYPOINT} run tests/recipes/small_good.yaml tests/recipes/small_bad.yaml --json "
-                  f"--tracking-uri {base} --workdir {tmp}/wd > {out}")
+                  f"--tracking-uri {base} --workdir {tmp}/wd {' '.join(SLOTS)} > {out}")
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env={
         "working_dir": str(REPO),
         "excludes": [".venv", ".git", "mlruns", "mlartifacts", ".bisector", "*.db", "__pycache__"],
