@@ -62,6 +62,9 @@ class FakeSched:
 
 
 def _run(judge, **opts):
+    from bisector.scheduler import Resources
+
+    opts.setdefault("resources", Resources(max_concurrent=2))  # the plan follows the slots, not the CPUs here
     p = campaign.plan(GOOD, BAD)
     tracker = FakeTracker()
     tracker.curves["good"] = [(1, 2.0)]
