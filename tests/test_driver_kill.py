@@ -104,7 +104,7 @@ def resumed(killed, state_after_kill, rerun):
     parents, _ = state_after_kill
     proc = subprocess.run(
         bisector_cmd("run", "--resume", parents[0].info.run_id, "--json", "--tracking-uri", killed["uri"],
-                     "--workdir", str(killed["tmp"] / "wd")),
+                     "--workdir", str(killed["tmp"] / "wd"), *SLOTS),
         capture_output=True, text=True, cwd=killed["tmp"], env=base_env(), timeout=300, start_new_session=True)
     return proc
 
