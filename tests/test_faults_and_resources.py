@@ -113,7 +113,7 @@ def test_fractional_gpus_and_trial_budget(tmp_path, local_ray):
     assert all(r.device_seconds == pytest.approx(0.5 * r.wall_s, abs=0.01) for r in out.ladder.rungs)
     # the rest of the campaign, resumed: only the two missing reverts and the answer's votes on the next seeds
     # train (two more for a, one more for b: "only together" needs them to reach 95%)
-    rest = campaign.run(None, None, opts(tmp_path, resume=out.parent_run_id))
+    rest = campaign.run(None, None, opts(tmp_path, resume=out.parent_run_id, resources=Resources(max_concurrent=2)))
     assert rest.parent_run_id == out.parent_run_id and rest.exit_code == 0
     assert sorted(k.name for k in rest.ladder.culprits) == ["a", "b"]
     assert {r.name for r in rest.ladder.rungs if not r.reused} == {

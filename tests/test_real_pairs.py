@@ -18,6 +18,8 @@ import pytest
 
 from bisector.verdicts import FAILURES, Kind
 
+from ._servers import SLOTS
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +31,7 @@ def _campaign(tmp: Path, bad: str) -> tuple[int, dict]:
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run(
         [sys.executable, "-m", "bisector", "run", str(PAIRS / "base.yaml"), str(PAIRS / bad), "--json",
-         "--no-probe", "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--workdir", str(tmp / "work")],
+         "--no-probe", "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--workdir", str(tmp / "work"), *SLOTS],
         capture_output=True, text=True, cwd=tmp, env=env, timeout=1500,
     )
     assert proc.stdout.strip(), proc.stderr[-3000:]
