@@ -147,7 +147,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         self._best = self._best_low = math.inf  # the best, and the lowest level it was set from
         self._best_raw = math.inf  # the raw value logged where the best was set (``climb_start.py``)
         self._best_step: int | None = None
-        self._dev = 0.0  # EMA of |median3 - level|
+        self._dev = self._dev_best = 0.0  # EMA of |median3 - level|; its value where the best was set
         self._d2: deque[float] = deque(maxlen=15)
         self._rel_noise = 0.0
         self._spread = 0.0  # EMA of squared relative second differences outside windows: spikes included
@@ -249,7 +249,7 @@ class ClimbDetector(_EndRules, _Origin, _SpikeGate, _ClimbStart, _Stream):
         floor = self._low + self.floor_sigmas * noise * math.sqrt(alpha / (2 - alpha))
         if floor < self._best and a == a:  # (from the third point on: before, a second row was its own "median")
             self._best, self._best_step, self._cross = floor, step, None
-            self._best_low, self._best_raw = self._low, value
+            self._best_low, self._best_raw, self._dev_best = self._low, value, self._dev
             self._clear_window()
             return _RUNNING
         if not self._descended() and not self._risen(level):

@@ -221,7 +221,7 @@ class _EndRules(_Swings):
         elif not descended and begun:
             # no descent clear in its rows (it fell inside the first interval, or too briefly for the slow
             # EMA), but some, and it ends clearly above where it started: it got worse, not ``flat``
-            kind = DIVERGED if self._dipped() and self._ends_above_start(start) else FLAT
+            kind = DIVERGED if self._dipped(at_best=True) and self._ends_above_start(start) else FLAT
             self.judged_at_end = kind == DIVERGED
         elif begun and not self._ends_below_start(start, lowest=False) and not self._spike_at_end():
             # it came down, but its end is not clearly below where it started: never ``stable``

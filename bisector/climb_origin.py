@@ -149,10 +149,14 @@ class _Origin:
             return False
         return start - self._slow_min > self.trend * abs(start)
 
-    def _dipped(self) -> bool:
+    def _dipped(self, at_best: bool = False) -> bool:
         """Some descent, if less than ``_descended`` asks: the best ``trend`` of the start below it, and
-        more than the level's noise (a loss that only rose never came down: ``flat``)."""
-        return self._start - self._best > max(self.trend * abs(self._start), 4 * self._dev)
+        more than the level's noise (a loss that only rose never came down: ``flat``). ``at_best`` (at the
+        end of a run): that noise as it was where the best was set, if lower. The noise is in the loss's
+        units, and a climb to 30 times the start swings 30 times wider than the dip it came from did: read
+        now, it undid the dip, and a run that dipped and ended 30 times above its start was ``flat``."""
+        dev = min(self._dev, self._dev_best) if at_best else self._dev
+        return self._start - self._best > max(self.trend * abs(self._start), 4 * dev)
 
     def _risen(self, level: float) -> bool:
         """A descent too small for ``_descended`` (a sparse log's first row came after most of it), then a

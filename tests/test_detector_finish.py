@@ -223,6 +223,21 @@ def test_a_run_whose_brief_dip_the_slow_average_missed_and_that_ends_at_twice_it
         assert v.kind == DIVERGED, (cadence, v)
 
 
+@pytest.mark.parametrize(("run", "cadence"), [((9, 333), "5"), ((9, 333), "10"), ((7, 215), "5"),
+                                            ((7, 215), "irregular")])
+def test_a_dip_then_a_climb_to_thirty_times_the_start_is_diverged(run, cadence):
+    """Generator C's development stream, 40 a family ("climb after spikes", "blow-up"; read to find the rule): the loss
+    dips 25-45% below its start, then climbs to 28-29 times it and holds there to the end. The dip's noise
+    was read at the end, in the loss's units, where the climb's own rows swing 30 times wider: four times
+    that noise exceeded the dip, the dip was undone and the run was ``flat`` ("never came down"). The
+    noise as it was where the best was set keeps the dip: ``diverged``."""
+    from .test_detector_spikes import generator_log
+
+    curve, logged = generator_log("c", 7, *run, cadence, n=40)
+    assert curve.clean[-1] > 25 * curve.start
+    assert classify(logged).kind == DIVERGED
+
+
 def test_a_swing_that_ends_rising_every_50_steps_is_no_spike_at_its_end():
     """Benchmark generator B, held-out seed 122, run 631 ("B oscillating", every 50 steps; read to find the
     rule): a swing of about 25% around 160 with a period near 600 steps ends rising out of a trough, 117 ->
