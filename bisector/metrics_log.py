@@ -1,9 +1,12 @@
 """Read a metrics log a run already wrote, for ``bisector fingerprint``.
 
 People have logs before they have recipes: a JSONL or CSV file from their own
-training script, or an MLflow run. All three become one ``MetricsLog`` of
-per-metric ``(step, value)`` series, sorted by step with one value per step.
-nan and inf are kept as floats because a nan is what the detector looks for.
+training script, the files their framework wrote (TensorBoard event files, a
+Hugging Face ``trainer_state.json``: read by the command runner's followers, so
+a finished run reads as a live one did), or an MLflow run. All become one
+``MetricsLog`` of per-metric ``(step, value)`` series, sorted by step with one
+value per step. nan and inf are kept as floats because a nan is what the
+detector looks for.
 
 A CSV interleaves train and eval rows with blank cells, so a blank cell means
 "no value at this step" and rows with the same step merge. Steps that go back
@@ -43,6 +46,9 @@ class MetricsLog:
         lossy = [n for n in self.names() if "loss" in n.lower()]
         if len(lossy) == 1:
             return lossy[0]
+        train = [n for n in lossy if "train" in n.lower()]
+        if len(train) == 1:  # TensorBoard's ``train/loss`` beside ``val/loss``
+            return train[0]
         if lossy:
             raise MetricsLogError(f"{self.source}: several loss metrics ({', '.join(lossy)}) and no "
                                   "`train_loss` or `loss`; choose one with --metric")
@@ -226,21 +232,66 @@ def _read_mlflow(run_id: str, tracking_uri: str | None) -> MetricsLog:
     return MetricsLog(source, series)
 
 
+EXPECTED = ("expected a JSONL or CSV metrics log, a TensorBoard event file or log directory, a Hugging Face "
+            "trainer_state.json or output directory, or mlflow:RUN_ID")
+
+
 def read(source: str, tracking_uri: str | None = None) -> MetricsLog:
     source = str(source)
     if source.startswith("mlflow:"):
         return _read_mlflow(source[len("mlflow:"):], tracking_uri)
     p = Path(source)
+    if p.is_dir():
+        return _read_directory(p, source)
     if not p.is_file():
-        raise MetricsLogError(f"{source}: {'no such file' if not p.exists() else 'not a regular file'} "
-                              "(expected a JSONL or CSV metrics log, or mlflow:RUN_ID)")
+        raise MetricsLogError(f"{source}: {'no such file' if not p.exists() else 'not a regular file'} ({EXPECTED})")
+    if "tfevents" in p.name:
+        return _read_records(_followed("TensorBoardFollower", p), source, "no scalars in the event file")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise MetricsLogError(f"{source}: not a text file (expected a UTF-8 JSONL or CSV metrics log)") from None
+        raise MetricsLogError(f"{source}: not a text file ({EXPECTED})") from None
     stripped = text.lstrip()
     if not stripped:
         raise MetricsLogError(f"{source}: no data rows (empty file)")
+    if p.suffix.lower() == ".json" and '"log_history"' in text:
+        return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
     if p.suffix.lower() in (".jsonl", ".ndjson") or stripped[0] == "{":
         return _read_jsonl(text, source)
     return _read_csv(text, source)
+
+
+def _read_directory(p: Path, source: str) -> MetricsLog:
+    """A directory a framework logs into: a Hugging Face output directory (its ``trainer_state.json``, or the
+    newest ``checkpoint-N/``'s: the whole ``log_history``), else every TensorBoard event file below it. The
+    Trainer's directory often holds TensorBoard files too (``runs/``); its state has the same points under
+    the names its own ``--metric`` users know (``loss``, ``eval_loss``)."""
+    states = [p / "trainer_state.json", *p.glob("checkpoint-*/trainer_state.json")]
+    if any(f.is_file() for f in states):
+        return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
+    if any("tfevents" in f for _, _, files in os.walk(p) for f in files):
+        return _read_records(_followed("TensorBoardFollower", p), source, "no scalars in its event files")
+    raise MetricsLogError(f"{source}: a directory with no TensorBoard event files (*tfevents*) below it and no "
+                          f"trainer_state.json ({EXPECTED})")
+
+
+def _followed(kind: str, path: Path) -> list[dict]:
+    """Every record of a framework's files, read once by the command runner's own follower (one reader for a
+    live run and a finished one: ``runners/command/follow_frameworks.py``)."""
+    from runners.command import follow_frameworks
+
+    return getattr(follow_frameworks, kind)(path).close()
+
+
+# keys of the Trainer's end-of-training summary (one entry, at the last step): ``train_loss`` there is the mean
+# over the whole run, not a curve, and would be the default metric
+_SUMMARY = "train_runtime"
+
+
+def _read_records(records: list[dict], source: str, empty: str) -> MetricsLog:
+    """Records (``{"step": s, name: value}``) in step order, later ones winning at a repeated step."""
+    b = _Builder(source)
+    rows = [r for r in records if "step" in r and _SUMMARY not in r]
+    for i, rec in enumerate(sorted(rows, key=lambda r: r["step"]), 1):
+        b.row(_step(rec["step"], source, i), [(k, float(v)) for k, v in rec.items() if k != "step"], i)
+    return b.done(empty)

@@ -204,8 +204,9 @@ def test_missing_file(tmp_path):
     assert msg.startswith(path) and "no such file" in msg
 
 
-def test_directory_is_not_a_log(tmp_path):
-    assert "not a regular file" in error(str(tmp_path))
+def test_a_directory_without_framework_files_is_not_a_log(tmp_path):
+    msg = error(str(tmp_path))
+    assert "no TensorBoard event files" in msg and "trainer_state.json" in msg
 
 
 @pytest.mark.parametrize("name,text", [

@@ -1,0 +1,139 @@
+"""``bisector fingerprint`` on the files frameworks write: TensorBoard and Hugging Face's Trainer.
+
+A user's finished run is often only a TensorBoard log directory or a Trainer
+output directory. The command runner already follows both live; fingerprint
+reads them with the same followers, so a finished run is judged on the very
+points a live trial would have been. The slow case trains the Hydra example
+(``examples/hydra_tensorboard``) for real and fingerprints its log directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bisector.fingerprint import fingerprint
+from bisector.metrics_log import read
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def curve(n: int, climb_at: int | None, seed: int = 0) -> list[float]:
+    """2.5 -> 0.5 over a few hundred steps, 2% noise; from ``climb_at`` on, back up at 0.004 a step."""
+    rng = random.Random(seed)
+    out = []
+    for t in range(1, n + 1):
+        v = 0.5 + 2.0 * math.exp(-t / 120) + (0.004 * (t - climb_at) if climb_at and t > climb_at else 0.0)
+        out.append(v * math.exp(0.02 * rng.gauss(0, 1)))
+    return out
+
+
+def write_tensorboard(path: Path, values: list[float], every: int = 10, start: int = 1) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(log_dir=str(path))
+    for step in range(start, len(values) + 1):
+        if step % every == 0:
+            w.add_scalar("train/loss", values[step - 1], step)
+            w.add_scalar("train/lr", 1e-3, step)
+        if step % 100 == 0:
+            w.add_scalar("val/loss", values[step - 1] * 1.1, step)
+    w.close()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bisector", "fingerprint", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize(("climb_at", "kind"), [(None, "stable"), (700, "diverged")])
+def test_a_tensorboard_log_directory_is_judged_on_train_loss(tmp_path, climb_at, kind):
+    values = curve(1500, climb_at)
+    write_tensorboard(tmp_path / "run", values)
+    log = read(str(tmp_path / "run"))
+    assert log.default_metric() == "train/loss"  # beside val/loss: the training one
+    pts = log.get("train/loss")
+    assert [s for s, _ in pts] == list(range(10, 1501, 10))
+    assert all(abs(v - values[s - 1]) < 1e-5 * values[s - 1] for s, v in pts)  # (float32 in the file)
+    assert fingerprint(log).verdict == kind
+    csv = tmp_path / "same.csv"
+    csv.write_text("step,train_loss\n" + "".join(f"{s},{v!r}\n" for s, v in pts))
+    assert fingerprint(read(str(csv))).verdict == kind  # the same points as a CSV: the same verdict
+    event = next((tmp_path / "run").glob("*tfevents*"))
+    assert read(str(event)).get("train/loss") == pts  # one event file, named directly
+
+
+def test_a_resumed_tensorboard_run_reads_the_later_file_where_they_overlap(tmp_path):
+    """A run resumed from step 600 writes a second event file from step 610 on; where the two overlap (610-800)
+    the resumed run's points are the run."""
+    first, resumed = curve(800, None, seed=1), [v * 1.5 for v in curve(1500, None, seed=2)]
+    write_tensorboard(tmp_path, first)
+    write_tensorboard(tmp_path, resumed, start=601)
+    pts = dict(read(str(tmp_path)).get("train/loss"))
+    assert sorted(pts) == list(range(10, 1501, 10))
+    assert pts[500] == pytest.approx(first[499], rel=1e-5)
+    assert pts[700] == pytest.approx(resumed[699], rel=1e-5)
+
+
+def trainer_state(values: list[float], upto: int, every: int = 10) -> dict:
+    """What ``transformers.Trainer`` writes: ``log_history`` of train entries every ``logging_steps``, eval entries,
+    and, at the end, the run's summary (whose ``train_loss`` is a mean over the whole run)."""
+    history = []
+    for step in range(every, upto + 1, every):
+        history.append({"epoch": step / 500, "grad_norm": 1.0, "learning_rate": 5e-5,
+                        "loss": round(values[step - 1], 4), "step": step})
+        if step % 200 == 0:
+            history.append({"epoch": step / 500, "eval_loss": values[step - 1] * 1.1, "eval_runtime": 1.2,
+                            "step": step})
+    if upto == len(values):
+        history.append({"epoch": upto / 500, "step": upto, "total_flos": 1e12, "train_loss": sum(values) / len(values),
+                        "train_runtime": 99.0, "train_samples_per_second": 10.0})
+    return {"global_step": upto, "epoch": upto / 500, "log_history": history, "max_steps": len(values)}
+
+
+@pytest.mark.parametrize(("climb_at", "kind"), [(None, "stable"), (700, "diverged")])
+def test_a_hugging_face_output_directory_is_judged_on_its_loss_history(tmp_path, climb_at, kind):
+    values = curve(1500, climb_at)
+    (tmp_path / "checkpoint-1000").mkdir()
+    (tmp_path / "checkpoint-1000" / "trainer_state.json").write_text(json.dumps(trainer_state(values, 1000)))
+    (tmp_path / "trainer_state.json").write_text(json.dumps(trainer_state(values, 1500)))
+    log = read(str(tmp_path))
+    assert "train_loss" not in log.series  # the end summary's mean is no curve (it would be the default metric)
+    assert log.default_metric() == "loss"
+    assert [s for s, _ in log.get("loss")] == list(range(10, 1501, 10))
+    assert log.get("eval_loss")[0][0] == 200
+    assert fingerprint(log).verdict == kind
+    assert fingerprint(read(str(tmp_path / "trainer_state.json"))).verdict == kind  # the file named directly
+
+
+def test_a_directory_with_no_framework_files_is_bad_input(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing here\n")
+    r = cli(str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert str(tmp_path) in r.stderr and "TensorBoard" in r.stderr and "trainer_state.json" in r.stderr
+    assert "Traceback" not in r.stderr
+    (tmp_path / "events.out.tfevents.1.host").write_bytes(b"\x00garbage, not a record")
+    r = cli(str(tmp_path))
+    assert r.returncode == 2 and "no scalars" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+def test_the_hydra_example_s_log_directory_is_stable_when_good_and_nan_when_bad(tmp_path):
+    """The example trains for real (2,000 steps, ~15 s each); its bad recipe's loss turns nan near step 1,000."""
+    app = ROOT / "examples" / "hydra_tensorboard"
+    bad = ["loss.label_smoothing=0.0", "model.hidden=[96,96]", "data.batch_size=96", "data.augment=true",
+           "optim.warmup_steps=200"]
+    for name, overrides, code, kind in (("good", [], 0, "stable"), ("bad", bad, 1, "nan")):
+        out = tmp_path / name
+        subprocess.run([sys.executable, "train.py", "seed=0", f"out_dir={out}", f"hydra.run.dir={out}/hydra",
+                        *overrides], cwd=app, check=True, capture_output=True, timeout=600)
+        r = cli(str(out), "--json")
+        assert r.returncode == code, r.stderr
+        result = json.loads(r.stdout)
+        assert (result["verdict"], result["metric"]) == (kind, "train/loss")
