@@ -303,7 +303,7 @@ def smoke(
 def fingerprint(
     path: Annotated[str, typer.Argument(
         help="A metrics log: JSONL, CSV with a step column, a TensorBoard event file or log directory, a Hugging "
-        "Face trainer_state.json or output directory, or mlflow:RUN_ID.")],
+        "Face trainer_state.json or output directory, a Lightning log directory, or mlflow:RUN_ID.")],
     metric: Annotated[Optional[list[str]], typer.Option(
         help="Metric to judge (repeatable; several losses also get the multi-task check). "
         "Default: train_loss, else loss, else the only loss-like column.")] = None,

@@ -233,7 +233,7 @@ def _read_mlflow(run_id: str, tracking_uri: str | None) -> MetricsLog:
 
 
 EXPECTED = ("expected a JSONL or CSV metrics log, a TensorBoard event file or log directory, a Hugging Face "
-            "trainer_state.json or output directory, or mlflow:RUN_ID")
+            "trainer_state.json or output directory, a Lightning log directory (metrics.csv), or mlflow:RUN_ID")
 
 
 def read(source: str, tracking_uri: str | None = None) -> MetricsLog:
@@ -247,10 +247,7 @@ def read(source: str, tracking_uri: str | None = None) -> MetricsLog:
         raise MetricsLogError(f"{source}: {'no such file' if not p.exists() else 'not a regular file'} ({EXPECTED})")
     if "tfevents" in p.name:
         return _read_records(_followed("TensorBoardFollower", p), source, "no scalars in the event file")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise MetricsLogError(f"{source}: not a text file ({EXPECTED})") from None
+    text = _text(p, source)
     stripped = text.lstrip()
     if not stripped:
         raise MetricsLogError(f"{source}: no data rows (empty file)")
@@ -263,16 +260,29 @@ def read(source: str, tracking_uri: str | None = None) -> MetricsLog:
 
 def _read_directory(p: Path, source: str) -> MetricsLog:
     """A directory a framework logs into: a Hugging Face output directory (its ``trainer_state.json``, or the
-    newest ``checkpoint-N/``'s: the whole ``log_history``), else every TensorBoard event file below it. The
-    Trainer's directory often holds TensorBoard files too (``runs/``); its state has the same points under
-    the names its own ``--metric`` users know (``loss``, ``eval_loss``)."""
+    newest ``checkpoint-N/``'s: the whole ``log_history``), else every TensorBoard event file below it, else
+    the newest ``metrics.csv`` below it (Lightning's CSVLogger). The Trainer's directory often holds
+    TensorBoard files too (``runs/``); its state has the same points under the names its users know
+    (``loss``, ``eval_loss``)."""
     states = [p / "trainer_state.json", *p.glob("checkpoint-*/trainer_state.json")]
     if any(f.is_file() for f in states):
         return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
     if any("tfevents" in f for _, _, files in os.walk(p) for f in files):
         return _read_records(_followed("TensorBoardFollower", p), source, "no scalars in its event files")
-    raise MetricsLogError(f"{source}: a directory with no TensorBoard event files (*tfevents*) below it and no "
-                          f"trainer_state.json ({EXPECTED})")
+    from runners.command.follow_files import newest_file
+
+    found = newest_file(p, "metrics.csv")  # Lightning's CSVLogger: the newest lightning_logs/version_N/
+    if found is not None:
+        return _read_csv(_text(found, f"{source}/{found.relative_to(p)}"), f"{source}/{found.relative_to(p)}")
+    raise MetricsLogError(f"{source}: a directory with no TensorBoard event files (*tfevents*), trainer_state.json "
+                          f"or metrics.csv below it ({EXPECTED})")
+
+
+def _text(p: Path, source: str) -> str:
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise MetricsLogError(f"{source}: not a text file ({EXPECTED})") from None
 
 
 def _followed(kind: str, path: Path) -> list[dict]:

@@ -1,8 +1,8 @@
-"""``bisector fingerprint`` on the files frameworks write: TensorBoard and Hugging Face's Trainer.
+"""``bisector fingerprint`` on the files frameworks write: TensorBoard, Hugging Face's Trainer, Lightning.
 
-A user's finished run is often only a TensorBoard log directory or a Trainer
-output directory. The command runner already follows both live; fingerprint
-reads them with the same followers, so a finished run is judged on the very
+A user's finished run is often only a TensorBoard log directory, a Trainer
+output directory or Lightning's ``lightning_logs/``. The command runner already
+follows them live; fingerprint reads them with the same followers, so a finished run is judged on the very
 points a live trial would have been. The slow case trains the Hydra example
 (``examples/hydra_tensorboard``) for real and fingerprints its log directory.
 """
@@ -137,3 +137,26 @@ def test_the_hydra_example_s_log_directory_is_stable_when_good_and_nan_when_bad(
         assert r.returncode == code, r.stderr
         result = json.loads(r.stdout)
         assert (result["verdict"], result["metric"]) == (kind, "train/loss")
+
+
+def test_a_lightning_log_directory_is_read_from_its_newest_metrics_csv(tmp_path):
+    """Lightning's CSVLogger: ``lightning_logs/version_N/metrics.csv``, train and val rows interleaved with blank
+    cells; the newest version is the run (an older one below it is an earlier run)."""
+    import os
+
+    old, new = tmp_path / "version_0" / "metrics.csv", tmp_path / "version_1" / "metrics.csv"
+    for path, climb_at in ((old, None), (new, 700)):
+        path.parent.mkdir()
+        values = curve(1500, climb_at)
+        rows = ["epoch,step,train_loss,val_loss"]
+        for s in range(10, 1501, 10):
+            rows.append(f"{s // 500},{s - 1},{values[s - 1]!r},")
+            if s % 100 == 0:
+                rows.append(f"{s // 500},{s - 1},,{values[s - 1] * 1.1!r}")
+        path.write_text("\n".join(rows) + "\n")
+    os.utime(old, ns=(1_000_000_000, 1_000_000_000))
+    log = read(str(tmp_path))
+    assert log.source.endswith("version_1/metrics.csv") and log.default_metric() == "train_loss"
+    assert fingerprint(log).verdict == "diverged"
+    os.utime(new, ns=(500_000_000, 500_000_000))
+    assert fingerprint(read(str(tmp_path))).verdict == "stable"

@@ -206,7 +206,7 @@ def test_missing_file(tmp_path):
 
 def test_a_directory_without_framework_files_is_not_a_log(tmp_path):
     msg = error(str(tmp_path))
-    assert "no TensorBoard event files" in msg and "trainer_state.json" in msg
+    assert "no TensorBoard event files" in msg and "trainer_state.json" in msg and "metrics.csv" in msg
 
 
 @pytest.mark.parametrize("name,text", [
