@@ -306,7 +306,7 @@ def fingerprint(
         "Face trainer_state.json or output directory, a Lightning log directory, or mlflow:RUN_ID.")],
     metric: Annotated[Optional[list[str]], typer.Option(
         help="Metric to judge (repeatable; several losses also get the multi-task check). "
-        "Default: train_loss, else loss, else the only loss-like column.")] = None,
+        "Default: train_loss, else loss, else the only loss-like column (or the only one named train).")] = None,
     phase_switch: Annotated[Optional[int], typer.Option(
         help="Step of a planned loss switch: the detector restarts its reference there.")] = None,
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI for mlflow:RUN_ID.")] = None,

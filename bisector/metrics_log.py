@@ -2,8 +2,8 @@
 
 People have logs before they have recipes: a JSONL or CSV file from their own
 training script, the files their framework wrote (TensorBoard event files, a
-Hugging Face ``trainer_state.json``: read by the command runner's followers, so
-a finished run reads as a live one did), or an MLflow run. All become one
+Hugging Face ``trainer_state.json``, Lightning's ``metrics.csv``: found and read
+as the command runner's followers find and read them live), or an MLflow run. All become one
 ``MetricsLog`` of per-metric ``(step, value)`` series, sorted by step with one
 value per step. nan and inf are kept as floats because a nan is what the
 detector looks for.
@@ -50,8 +50,8 @@ class MetricsLog:
         if len(train) == 1:  # TensorBoard's ``train/loss`` beside ``val/loss``
             return train[0]
         if lossy:
-            raise MetricsLogError(f"{self.source}: several loss metrics ({', '.join(lossy)}) and no "
-                                  "`train_loss` or `loss`; choose one with --metric")
+            raise MetricsLogError(f"{self.source}: several loss metrics ({', '.join(lossy)}), no `train_loss` or "
+                                  "`loss`, and not one alone named train; choose one with --metric")
         if len(self.series) == 1:
             return next(iter(self.series))
         raise MetricsLogError(f"{self.source}: no loss metric to default to; choose one of "
