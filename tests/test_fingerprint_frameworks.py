@@ -160,3 +160,15 @@ def test_a_lightning_log_directory_is_read_from_its_newest_metrics_csv(tmp_path)
     assert fingerprint(log).verdict == "diverged"
     os.utime(new, ns=(500_000_000, 500_000_000))
     assert fingerprint(read(str(tmp_path))).verdict == "stable"
+
+
+def test_several_losses_none_named_train_alone_ask_for_a_metric(tmp_path):
+    from bisector.errors import MetricsLogError
+
+    path = tmp_path / "log.csv"
+    path.write_text("step,val_loss,test_loss\n1,2.0,2.1\n2,1.9,2.0\n")
+    with pytest.raises(MetricsLogError, match=r"several loss metrics \(test_loss, val_loss\).*--metric"):
+        read(str(path)).default_metric()
+    path.write_text("step,train_loss_a,train_loss_b,val_loss\n1,2.0,2.1,2.2\n2,1.9,2.0,2.1\n")
+    with pytest.raises(MetricsLogError, match="not one alone named train"):
+        read(str(path)).default_metric()
