@@ -310,6 +310,10 @@ def fingerprint(
     phase_switch: Annotated[Optional[int], typer.Option(
         help="Step of a planned loss switch: the detector restarts its reference there.")] = None,
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI for mlflow:RUN_ID.")] = None,
+    regex: Annotated[Optional[str], typer.Option(
+        help="Read PATH as a text log (a script's stdout): a regex searched in each line, one named group per "
+        "metric and `step` for the step (or `epoch`, `batch` and `per_epoch`). Without it a .log/.txt/.out file "
+        "is read as `key: value` / `key=value` pairs with a `step`.")] = None,
     as_json: Json = False,
 ) -> None:
     """Judge a metrics log: stable, diverged, nan, flat, oscillating, stagnant or collapsed.
@@ -319,7 +323,7 @@ def fingerprint(
     from .metrics_log import read
 
     try:
-        log = read(path, tracking_uri)
+        log = read(path, tracking_uri, regex)
         result = judge(log, metric, phase_switch)
     except BisectorError as exc:
         _fail(exc)

@@ -236,7 +236,11 @@ EXPECTED = ("expected a JSONL or CSV metrics log, a TensorBoard event file or lo
             "trainer_state.json or output directory, a Lightning log directory (metrics.csv), or mlflow:RUN_ID")
 
 
-def read(source: str, tracking_uri: str | None = None) -> MetricsLog:
+TEXT_LOGS = (".log", ".txt", ".out", ".err")
+
+
+def read(source: str, tracking_uri: str | None = None, regex: str | None = None) -> MetricsLog:
+    """The log at ``source``; ``regex`` (named groups, one per metric) reads it as a text log (stdout)."""
     source = str(source)
     if source.startswith("mlflow:"):
         return _read_mlflow(source[len("mlflow:"):], tracking_uri)
@@ -251,6 +255,8 @@ def read(source: str, tracking_uri: str | None = None) -> MetricsLog:
     stripped = text.lstrip()
     if not stripped:
         raise MetricsLogError(f"{source}: no data rows (empty file)")
+    if regex is not None or p.suffix.lower() in TEXT_LOGS:
+        return _read_text_log(text, source, regex)
     if p.suffix.lower() == ".json" and '"log_history"' in text:
         return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
     if p.suffix.lower() in (".jsonl", ".ndjson") or stripped[0] == "{":
@@ -305,3 +311,41 @@ def _read_records(records: list[dict], source: str, empty: str) -> MetricsLog:
     for i, rec in enumerate(sorted(rows, key=lambda r: r["step"]), 1):
         b.row(_step(rec["step"], source, i), [(k, float(v)) for k, v in rec.items() if k != "step"], i)
     return b.done(empty)
+
+
+def _read_text_log(text: str, source: str, regex: str | None) -> MetricsLog:
+    """A script's stdout saved to a file, parsed line by line as the command runner parses it live
+    (``LineParser``: ``key: value`` / ``key=value`` pairs, or ``regex``'s named groups). The step is a ``step``
+    key or group, or ``epoch`` and ``batch`` groups (with ``per_epoch``, the batches in an epoch, on the
+    line: mnist's ``Train Epoch: 1 [640/8000 (8%)]``); a line with metrics but no step (an eval line
+    printed after a training step) belongs to the last step. Lines before any step are skipped: with no
+    step on any line there is no axis to judge on, and the error says how to give one."""
+    from runners.command.follow import LineParser, StepAxis
+
+    try:
+        parser = LineParser(regex)
+    except ValueError as exc:
+        raise MetricsLogError(f"{source}: --regex: {exc}") from None
+    groups = set(parser.regex.groupindex) if parser.regex is not None else set()
+    paced = {"epoch", "batch"} <= groups
+    if paced and "per_epoch" not in groups:
+        raise MetricsLogError(f"{source}: --regex has `epoch` and `batch` groups but no `per_epoch` group (the "
+                              "batches, or samples, in an epoch) to count steps across epochs")
+    axis = StepAxis(epoch_key="epoch", batch_key="batch", per_epoch_key="per_epoch") if paced else StepAxis()
+    b, lines = _Builder(source), 0
+    for line, raw in enumerate(text.split("\n"), 1):
+        rec = parser.parse(raw)
+        if not rec:
+            continue
+        lines += 1
+        if axis.last is None and "step" not in rec and not (paced and "epoch" in rec and "batch" in rec):
+            continue  # (metrics before any step: no place on the axis)
+        out = axis(rec)
+        if out is not None:
+            step = out.pop("step")
+            b.row(step, [(k, v) for k, v in out.items() if k not in axis.axis_keys], line)
+    if not b.rows:
+        what = f"{lines} lines hold metrics, none a step" if lines else "no line holds a metric"
+        raise MetricsLogError(f"{source}: {what} (a `step: N` or `step=N` pair, or --regex with a (?P<step>...) "
+                              "group, or (?P<epoch>...), (?P<batch>...) and (?P<per_epoch>...) groups)")
+    return b.done("no metrics")

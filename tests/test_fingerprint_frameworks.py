@@ -172,3 +172,60 @@ def test_several_losses_none_named_train_alone_ask_for_a_metric(tmp_path):
     path.write_text("step,train_loss_a,train_loss_b,val_loss\n1,2.0,2.1,2.2\n2,1.9,2.0,2.1\n")
     with pytest.raises(MetricsLogError, match="not one alone named train"):
         read(str(path)).default_metric()
+
+
+# -- text logs: a script's stdout saved to a file -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("climb_at", "kind"), [(None, "stable"), (700, "diverged")])
+def test_a_saved_stdout_log_of_key_value_pairs_is_judged_as_its_csv_is(tmp_path, climb_at, kind):
+    """``step=N loss=...`` lines among other output, an eval line after every 100th step (no step of its own: it
+    belongs to the step before), and a crash-resume that prints steps 410-500 again (the later lines win)."""
+    values = curve(1500, climb_at)
+    lines = ["Loading data... done", "model: 1.2M params"]
+    for s in [*range(10, 501, 10), *range(410, 1501, 10)]:
+        lines.append(f"\x1b[32mINFO\x1b[0m step={s} loss={values[s - 1]:.6f} lr=0.001 | 12.3 it/s")
+        if s % 100 == 0:
+            lines.append(f"eval: val_loss: {values[s - 1] * 1.1:.6f}")
+    (tmp_path / "train.log").write_text("\n".join(lines) + "\n")
+    log = read(str(tmp_path / "train.log"))
+    pts = log.get("loss")
+    assert [s for s, _ in pts] == list(range(10, 1501, 10))
+    assert log.get("val_loss")[0] == (100, pytest.approx(values[99] * 1.1, abs=1e-6))
+    csv = tmp_path / "same.csv"
+    csv.write_text("step,loss\n" + "".join(f"{s},{v!r}\n" for s, v in pts))
+    assert fingerprint(log).verdict == fingerprint(read(str(csv))).verdict == kind
+
+
+def test_a_nanogpt_style_log_is_read_with_a_regex(tmp_path):
+    values = curve(1500, 700)
+    text = "".join(f"iter {s}: loss {values[s - 1]:.4f}, time 41.20ms, mfu 3.21%\n" for s in range(0, 1501, 10) if s)
+    (tmp_path / "out.txt").write_text(text)
+    r = cli(str(tmp_path / "out.txt"), "--regex", r"iter (?P<step>\d+): loss (?P<loss>\S+),", "--json")
+    assert r.returncode == 1, r.stderr
+    assert json.loads(r.stdout)["verdict"] == "diverged"
+    r = cli(str(tmp_path / "out.txt"))  # no `key: value` pair on its lines: say how to read them
+    assert r.returncode == 2 and "no line holds a metric" in r.stderr and "(?P<step>" in r.stderr, r.stderr
+    r = cli(str(tmp_path / "out.txt"), "--regex", r"loss (?P<loss>\S+),")  # metrics, but no step
+    assert r.returncode == 2 and "150 lines hold metrics, none a step" in r.stderr, r.stderr
+    r = cli(str(tmp_path / "out.txt"), "--regex", r"loss (\S+")
+    assert r.returncode == 2 and "--regex" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = cli(str(tmp_path / "out.txt"), "--regex", r"iter (?P<epoch>\d+): loss (?P<loss>\S+), time (?P<batch>\S+)ms")
+    assert r.returncode == 2 and "per_epoch" in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+def test_the_argparse_example_s_stdout_is_stable_when_good_and_diverged_when_bad(tmp_path):
+    """The mnist-style example trains for real (~4 s each) and prints ``Train Epoch: 1 [640/8000 (8%)]  Loss: ...``:
+    the step is counted in samples from the epoch and the count in brackets."""
+    app = ROOT / "examples" / "argparse_stdout"
+    regex = r"Train Epoch: (?P<epoch>\d+) \[(?P<batch>\d+)/(?P<per_epoch>\d+).*Loss: (?P<loss>\S+)"
+    bad = ["--batch-size", "48", "--hidden", "96", "96", "--augment", "--aux-weight", "0.1", "--aux-kind", "margin"]
+    for name, flags, code, kind in (("good", [], 0, "stable"), ("bad", bad, 1, "diverged")):
+        out = subprocess.run([sys.executable, "train.py", "--seed", "0", "--epochs", "8", "--save-dir",
+                              str(tmp_path / name), *flags], cwd=app, check=True, capture_output=True, text=True,
+                             timeout=600).stdout
+        (tmp_path / f"{name}.log").write_text(out)
+        r = cli(str(tmp_path / f"{name}.log"), "--regex", regex, "--json")
+        assert r.returncode == code, r.stderr
+        assert json.loads(r.stdout)["verdict"] == kind
