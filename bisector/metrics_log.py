@@ -255,13 +255,20 @@ def read(source: str, tracking_uri: str | None = None, regex: str | None = None)
     stripped = text.lstrip()
     if not stripped:
         raise MetricsLogError(f"{source}: no data rows (empty file)")
-    if regex is not None or p.suffix.lower() in TEXT_LOGS:
+    if regex is not None or (p.suffix.lower() in TEXT_LOGS and not _table(stripped)):
         return _read_text_log(text, source, regex)
     if p.suffix.lower() == ".json" and '"log_history"' in text:
         return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
     if p.suffix.lower() in (".jsonl", ".ndjson") or stripped[0] == "{":
         return _read_jsonl(text, source)
     return _read_csv(text, source)
+
+
+def _table(text: str) -> bool:
+    """Whether a ``.txt``/``.log`` file is a JSONL or CSV log after all (a first line that is an object, or a
+    header with a ``step`` column): read as a table, as before text logs were read."""
+    first = text.split("\n", 1)[0]
+    return first.startswith("{") or "step" in {c.strip().lower() for c in next(csv.reader([first]), [])}
 
 
 def _read_directory(p: Path, source: str) -> MetricsLog:

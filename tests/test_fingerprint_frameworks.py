@@ -197,6 +197,13 @@ def test_a_saved_stdout_log_of_key_value_pairs_is_judged_as_its_csv_is(tmp_path,
     assert fingerprint(log).verdict == fingerprint(read(str(csv))).verdict == kind
 
 
+def test_a_csv_or_jsonl_log_saved_as_txt_is_still_read_as_one(tmp_path):
+    (tmp_path / "a.txt").write_text("step,loss\n1,2.0\n2,1.9\n")
+    (tmp_path / "b.log").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.9}\n')
+    for name in ("a.txt", "b.log"):
+        assert read(str(tmp_path / name)).get("loss") == [(1, 2.0), (2, 1.9)]
+
+
 def test_a_nanogpt_style_log_is_read_with_a_regex(tmp_path):
     values = curve(1500, 700)
     text = "".join(f"iter {s}: loss {values[s - 1]:.4f}, time 41.20ms, mfu 3.21%\n" for s in range(0, 1501, 10) if s)
