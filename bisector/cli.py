@@ -331,7 +331,7 @@ def fingerprint(
         print(json.dumps(result.to_json(), default=str))
     else:
         chosen = "" if metric else " (default)"
-        out.print(f"{path}: {result.metric}{chosen} -> {result.verdict}", markup=False)
+        out.print(f"{result.source or path}: {result.metric}{chosen} -> {result.verdict}", markup=False)
         out.print(result.evidence, markup=False)
         if result.climb_start_step is not None or result.detected_at_step is not None:
             out.print(f"climb start: step {result.climb_start_step}; detected at: step {result.detected_at_step}",

@@ -158,6 +158,8 @@ def test_a_lightning_log_directory_is_read_from_its_newest_metrics_csv(tmp_path)
     log = read(str(tmp_path))
     assert log.source.endswith("version_1/metrics.csv") and log.default_metric() == "train_loss"
     assert fingerprint(log).verdict == "diverged"
+    r = cli(str(tmp_path))
+    assert r.returncode == 1 and r.stdout.startswith(f"{tmp_path}/version_1/metrics.csv: train_loss"), r.stdout
     os.utime(new, ns=(500_000_000, 500_000_000))
     assert fingerprint(read(str(tmp_path))).verdict == "stable"
 
