@@ -314,6 +314,9 @@ def fingerprint(
         help="Read PATH as a text log (a script's stdout): a regex searched in each line, one named group per "
         "metric and `step` for the step (or `epoch`, `batch` and `per_epoch`). Without it a .log/.txt/.out file "
         "is read as `key: value` / `key=value` pairs with a `step`.")] = None,
+    scale: Annotated[float, typer.Option(
+        help="A text log's step axis in optimizer steps per unit: steps per epoch for a fractional epoch as "
+        "`step`, 1/batch size for a count of samples. The detector's time constants are in steps.")] = 1.0,
     as_json: Json = False,
 ) -> None:
     """Judge a metrics log: stable, diverged, nan, flat, oscillating, stagnant or collapsed.
@@ -323,7 +326,7 @@ def fingerprint(
     from .metrics_log import read
 
     try:
-        log = read(path, tracking_uri, regex)
+        log = read(path, tracking_uri, regex, scale)
         result = judge(log, metric, phase_switch)
     except BisectorError as exc:
         _fail(exc)

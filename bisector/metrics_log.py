@@ -239,8 +239,10 @@ EXPECTED = ("expected a JSONL or CSV metrics log, a TensorBoard event file or lo
 TEXT_LOGS = (".log", ".txt", ".out", ".err")
 
 
-def read(source: str, tracking_uri: str | None = None, regex: str | None = None) -> MetricsLog:
-    """The log at ``source``; ``regex`` (named groups, one per metric) reads it as a text log (stdout)."""
+def read(source: str, tracking_uri: str | None = None, regex: str | None = None, scale: float = 1.0) -> MetricsLog:
+    """The log at ``source``; ``regex`` (named groups, one per metric) reads it as a text log (stdout), whose
+    step axis ``scale`` converts to optimizer steps (a fractional epoch times the steps in one; samples over
+    the batch size)."""
     source = str(source)
     if source.startswith("mlflow:"):
         return _read_mlflow(source[len("mlflow:"):], tracking_uri)
@@ -256,7 +258,7 @@ def read(source: str, tracking_uri: str | None = None, regex: str | None = None)
     if not stripped:
         raise MetricsLogError(f"{source}: no data rows (empty file)")
     if regex is not None or (p.suffix.lower() in TEXT_LOGS and not _table(stripped)):
-        return _read_text_log(text, source, regex)
+        return _read_text_log(text, source, regex, scale)
     if p.suffix.lower() == ".json" and '"log_history"' in text:
         return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
     if p.suffix.lower() in (".jsonl", ".ndjson") or stripped[0] == "{":
@@ -320,7 +322,7 @@ def _read_records(records: list[dict], source: str, empty: str) -> MetricsLog:
     return b.done(empty)
 
 
-def _read_text_log(text: str, source: str, regex: str | None) -> MetricsLog:
+def _read_text_log(text: str, source: str, regex: str | None, scale: float = 1.0) -> MetricsLog:
     """A script's stdout saved to a file, parsed line by line as the command runner parses it live
     (``LineParser``: ``key: value`` / ``key=value`` pairs, or ``regex``'s named groups). The step is a ``step``
     key or group, or ``epoch`` and ``batch`` groups (with ``per_epoch``, the batches in an epoch, on the
@@ -338,7 +340,10 @@ def _read_text_log(text: str, source: str, regex: str | None) -> MetricsLog:
     if paced and "per_epoch" not in groups:
         raise MetricsLogError(f"{source}: --regex has `epoch` and `batch` groups but no `per_epoch` group (the "
                               "batches, or samples, in an epoch) to count steps across epochs")
-    axis = StepAxis(epoch_key="epoch", batch_key="batch", per_epoch_key="per_epoch") if paced else StepAxis()
+    if not (math.isfinite(scale) and scale > 0):
+        raise MetricsLogError(f"{source}: --scale must be a finite number > 0, got {scale!r}")
+    keys = {"epoch_key": "epoch", "batch_key": "batch", "per_epoch_key": "per_epoch"} if paced else {}
+    axis = StepAxis(**keys, scale=scale)
     b, lines = _Builder(source), 0
     for line, raw in enumerate(text.split("\n"), 1):
         rec = parser.parse(raw)

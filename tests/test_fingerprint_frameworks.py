@@ -223,18 +223,37 @@ def test_a_nanogpt_style_log_is_read_with_a_regex(tmp_path):
     assert r.returncode == 2 and "per_epoch" in r.stderr, r.stderr
 
 
+def test_a_log_that_counts_in_epochs_is_put_on_steps_with_scale(tmp_path):
+    """Hugging Face's Trainer prints ``{'loss': ..., 'epoch': 0.02}`` with no step: the fractional epoch times the
+    steps in an epoch (500 here) is the step, which the detector's time constants are in."""
+    values = curve(1500, 700)
+    text = "".join(f"{{'loss': {values[s - 1]:.4f}, 'grad_norm': 1.3, 'learning_rate': 5e-05, 'epoch': {s / 500}}}\n"
+                   for s in range(10, 1501, 10))
+    (tmp_path / "hf.out").write_text(text)
+    regex = r"'loss': (?P<loss>[^,]+),.*'epoch': (?P<step>[\d.]+)"
+    log = read(str(tmp_path / "hf.out"), regex=regex, scale=500)
+    assert [s for s, _ in log.get("loss")] == list(range(10, 1501, 10))
+    assert fingerprint(log).verdict == "diverged"
+    r = cli(str(tmp_path / "hf.out"), "--regex", regex, "--scale", "0")
+    assert r.returncode == 2 and "--scale must be a finite number > 0" in r.stderr, r.stderr
+
+
 @pytest.mark.slow
 def test_the_argparse_example_s_stdout_is_stable_when_good_and_diverged_when_bad(tmp_path):
     """The mnist-style example trains for real (~4 s each) and prints ``Train Epoch: 1 [640/8000 (8%)]  Loss: ...``:
-    the step is counted in samples from the epoch and the count in brackets."""
+    the step is counted in samples from the epoch and the count in brackets, and ``--scale`` 1/batch size
+    makes it optimizer steps (the good run's 8 epochs of 250 batches end at step 1990)."""
     app = ROOT / "examples" / "argparse_stdout"
     regex = r"Train Epoch: (?P<epoch>\d+) \[(?P<batch>\d+)/(?P<per_epoch>\d+).*Loss: (?P<loss>\S+)"
     bad = ["--batch-size", "48", "--hidden", "96", "96", "--augment", "--aux-weight", "0.1", "--aux-kind", "margin"]
-    for name, flags, code, kind in (("good", [], 0, "stable"), ("bad", bad, 1, "diverged")):
+    for name, flags, code, kind, batch in (("good", [], 0, "stable", 32), ("bad", bad, 1, "diverged", 48)):
         out = subprocess.run([sys.executable, "train.py", "--seed", "0", "--epochs", "8", "--save-dir",
                               str(tmp_path / name), *flags], cwd=app, check=True, capture_output=True, text=True,
                              timeout=600).stdout
         (tmp_path / f"{name}.log").write_text(out)
-        r = cli(str(tmp_path / f"{name}.log"), "--regex", regex, "--json")
+        r = cli(str(tmp_path / f"{name}.log"), "--regex", regex, "--scale", str(1 / batch), "--json")
         assert r.returncode == code, r.stderr
-        assert json.loads(r.stdout)["verdict"] == kind
+        result = json.loads(r.stdout)
+        assert result["verdict"] == kind
+        if name == "good":
+            assert result["best_step"] <= 1990 and "step 1990" in result["evidence"]
