@@ -244,9 +244,12 @@ def read(source: str, tracking_uri: str | None = None, regex: str | None = None,
     step axis ``scale`` converts to optimizer steps (a fractional epoch times the steps in one; samples over
     the batch size)."""
     source = str(source)
+    p = Path(source)
+    if (regex is not None or scale != 1.0) and (source.startswith("mlflow:") or p.is_dir() or "tfevents" in p.name):
+        raise MetricsLogError(f"{source}: --regex and --scale read a text log (a script's saved stdout), not an "
+                              "MLflow run, a directory or an event file, whose steps are their own")
     if source.startswith("mlflow:"):
         return _read_mlflow(source[len("mlflow:"):], tracking_uri)
-    p = Path(source)
     if p.is_dir():
         return _read_directory(p, source)
     if not p.is_file():
@@ -259,6 +262,9 @@ def read(source: str, tracking_uri: str | None = None, regex: str | None = None,
         raise MetricsLogError(f"{source}: no data rows (empty file)")
     if regex is not None or (p.suffix.lower() in TEXT_LOGS and not _table(stripped)):
         return _read_text_log(text, source, regex, scale)
+    if scale != 1.0:
+        raise MetricsLogError(f"{source}: --scale reads a text log's step axis; this file is read as a table (a "
+                              "CSV or JSONL), whose `step` column is taken as it is")
     if p.suffix.lower() == ".json" and '"log_history"' in text:
         return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
     if p.suffix.lower() in (".jsonl", ".ndjson") or stripped[0] == "{":

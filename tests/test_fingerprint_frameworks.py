@@ -236,6 +236,10 @@ def test_a_log_that_counts_in_epochs_is_put_on_steps_with_scale(tmp_path):
     assert fingerprint(log).verdict == "diverged"
     r = cli(str(tmp_path / "hf.out"), "--regex", regex, "--scale", "0")
     assert r.returncode == 2 and "--scale must be a finite number > 0" in r.stderr, r.stderr
+    (tmp_path / "log.csv").write_text("step,loss\n1,2.0\n2,1.9\n")
+    for args in ([str(tmp_path), "--regex", regex], [str(tmp_path / "log.csv"), "--scale", "500"]):
+        r = cli(*args)  # (a directory's or a table's steps are their own: a text-log flag there is a mistake)
+        assert r.returncode == 2 and "text log" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 @pytest.mark.slow
