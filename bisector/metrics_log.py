@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class MetricsLog:
         lossy = [n for n in self.names() if "loss" in n.lower()]
         if len(lossy) == 1:
             return lossy[0]
-        train = [n for n in lossy if "train" in n.lower()]
+        train = [n for n in lossy if re.search(r"(?<![a-z])train(?![a-z])", n.lower())]
         if len(train) == 1:  # TensorBoard's ``train/loss`` beside ``val/loss``
             return train[0]
         if lossy:
@@ -113,7 +114,7 @@ class _Builder:
         return MetricsLog(self.source, series)
 
 
-def _step(raw: object, source: str, line: int) -> int:
+def _step(raw: object, source: str, line: int, unit: str = "line") -> int:
     value: object = raw
     if isinstance(raw, str):
         try:
@@ -122,7 +123,7 @@ def _step(raw: object, source: str, line: int) -> int:
             value = raw
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value != int(value):
-        raise MetricsLogError(f"{source}: line {line}: step must be an integer, got {raw!r}")
+        raise MetricsLogError(f"{source}: {unit} {line}: step must be an integer, got {raw!r}")
     return int(value)
 
 
@@ -162,9 +163,17 @@ def _blank(row: list[str]) -> bool:
     return not row or (len(row) == 1 and not row[0].strip())
 
 
+def _rows(reader, source: str):
+    """The reader's rows; a row csv refuses (a field over its size limit) is bad input, not a traceback."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise MetricsLogError(f"{source}: line {reader.line_num}: not a CSV row ({exc})") from None
+
+
 def _read_csv(text: str, source: str) -> MetricsLog:
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next((r for r in reader if not _blank(r)), None)
+    header = next((r for r in _rows(reader, source) if not _blank(r)), None)
     if header is None:
         raise MetricsLogError(f"{source}: no data rows (empty file)")
     names = [h.strip() for h in header]
@@ -178,7 +187,7 @@ def _read_csv(text: str, source: str) -> MetricsLog:
     columns = [(i, n) for i, n in enumerate(names) if i != at and n]
     width = len(names)
     b = _Builder(source)
-    for row in reader:
+    for row in _rows(reader, source):
         if _blank(row):
             continue
         line = reader.line_num
@@ -250,23 +259,32 @@ def read(source: str, tracking_uri: str | None = None, regex: str | None = None,
                               "MLflow run, a directory or an event file, whose steps are their own")
     if source.startswith("mlflow:"):
         return _read_mlflow(source[len("mlflow:"):], tracking_uri)
+    from .framework_logs import read_directory, read_records, read_text_log
+
     if p.is_dir():
-        return _read_directory(p, source)
+        return read_directory(p, source)
     if not p.is_file():
         raise MetricsLogError(f"{source}: {'no such file' if not p.exists() else 'not a regular file'} ({EXPECTED})")
     if "tfevents" in p.name:
-        return _read_records(_followed("TensorBoardFollower", p), source, "no scalars in the event file")
-    text = _text(p, source)
+        return read_records("TensorBoardFollower", p, source, "no scalars in the event file")
+    as_text = regex is not None or p.suffix.lower() in TEXT_LOGS
+    text = _text(p, source, lenient=as_text)
     stripped = text.lstrip()
     if not stripped:
         raise MetricsLogError(f"{source}: no data rows (empty file)")
-    if regex is not None or (p.suffix.lower() in TEXT_LOGS and not _table(stripped)):
-        return _read_text_log(text, source, regex, scale)
+    if as_text and (regex is not None or not _table(stripped)):
+        try:
+            return read_text_log(text, source, regex, scale)
+        except MetricsLogError:
+            cells = _header(stripped)
+            if regex is not None or len(cells) < 2 or any(ch.isdigit() for c in cells for ch in c):
+                raise
+            return _read_csv(text, source)  # a header row: a table after all (its error: no `step` column, say)
     if scale != 1.0:
-        raise MetricsLogError(f"{source}: --scale reads a text log's step axis; this file is read as a table (a "
-                              "CSV or JSONL), whose `step` column is taken as it is")
+        raise MetricsLogError(f"{source}: --scale reads a text log's step axis; this file is not read as one (a "
+                              "CSV, JSONL or trainer_state.json), and its steps are its own")
     if p.suffix.lower() == ".json" and '"log_history"' in text:
-        return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
+        return read_records("HfTrainerStateFollower", p, source, "an empty or unreadable log_history")
     if p.suffix.lower() in (".jsonl", ".ndjson") or stripped[0] == "{":
         return _read_jsonl(text, source)
     return _read_csv(text, source)
@@ -276,94 +294,24 @@ def _table(text: str) -> bool:
     """Whether a ``.txt``/``.log`` file is a JSONL or CSV log after all (a first line that is an object, or a
     header with a ``step`` column): read as a table, as before text logs were read."""
     first = text.split("\n", 1)[0]
-    return first.startswith("{") or "step" in {c.strip().lower() for c in next(csv.reader([first]), [])}
+    if first.startswith("{"):  # (a printed config or Python dict is no JSONL row)
+        try:
+            return "step" in json.loads(first)
+        except (ValueError, TypeError, RecursionError):
+            return False
+    return "step" in {c.strip().lower() for c in _header(first)}
 
 
-def _read_directory(p: Path, source: str) -> MetricsLog:
-    """A directory a framework logs into: a Hugging Face output directory (its ``trainer_state.json``, or the
-    newest ``checkpoint-N/``'s: the whole ``log_history``), else every TensorBoard event file below it, else
-    the newest ``metrics.csv`` below it (Lightning's CSVLogger). The Trainer's directory often holds
-    TensorBoard files too (``runs/``); its state has the same points under the names its users know
-    (``loss``, ``eval_loss``)."""
-    states = [p / "trainer_state.json", *p.glob("checkpoint-*/trainer_state.json")]
-    if any(f.is_file() for f in states):
-        return _read_records(_followed("HfTrainerStateFollower", p), source, "an empty or unreadable log_history")
-    if any("tfevents" in f for _, _, files in os.walk(p) for f in files):
-        return _read_records(_followed("TensorBoardFollower", p), source, "no scalars in its event files")
-    from runners.command.follow_files import newest_file
-
-    found = newest_file(p, "metrics.csv")  # Lightning's CSVLogger: the newest lightning_logs/version_N/
-    if found is not None:
-        return _read_csv(_text(found, f"{source}/{found.relative_to(p)}"), f"{source}/{found.relative_to(p)}")
-    raise MetricsLogError(f"{source}: a directory with no TensorBoard event files (*tfevents*), trainer_state.json "
-                          f"or metrics.csv below it ({EXPECTED})")
-
-
-def _text(p: Path, source: str) -> str:
+def _text(p: Path, source: str, lenient: bool = False) -> str:
+    """The file's text; ``lenient`` (a text log: one stray byte in a terminal's output) replaces what is not UTF-8."""
     try:
-        return p.read_text(encoding="utf-8-sig")
+        return p.read_text(encoding="utf-8-sig", errors="replace" if lenient else "strict")
     except UnicodeDecodeError:
         raise MetricsLogError(f"{source}: not a text file ({EXPECTED})") from None
 
 
-def _followed(kind: str, path: Path) -> list[dict]:
-    """Every record of a framework's files, read once by the command runner's own follower (one reader for a
-    live run and a finished one: ``runners/command/follow_frameworks.py``)."""
-    from runners.command import follow_frameworks
-
-    return getattr(follow_frameworks, kind)(path).close()
-
-
-# keys of the Trainer's end-of-training summary (one entry, at the last step): ``train_loss`` there is the mean
-# over the whole run, not a curve, and would be the default metric
-_SUMMARY = "train_runtime"
-
-
-def _read_records(records: list[dict], source: str, empty: str) -> MetricsLog:
-    """Records (``{"step": s, name: value}``) in step order, later ones winning at a repeated step."""
-    b = _Builder(source)
-    rows = [r for r in records if "step" in r and _SUMMARY not in r]
-    for i, rec in enumerate(sorted(rows, key=lambda r: r["step"]), 1):
-        b.row(_step(rec["step"], source, i), [(k, float(v)) for k, v in rec.items() if k != "step"], i)
-    return b.done(empty)
-
-
-def _read_text_log(text: str, source: str, regex: str | None, scale: float = 1.0) -> MetricsLog:
-    """A script's stdout saved to a file, parsed line by line as the command runner parses it live
-    (``LineParser``: ``key: value`` / ``key=value`` pairs, or ``regex``'s named groups). The step is a ``step``
-    key or group, or ``epoch`` and ``batch`` groups (with ``per_epoch``, the batches in an epoch, on the
-    line: mnist's ``Train Epoch: 1 [640/8000 (8%)]``); a line with metrics but no step (an eval line
-    printed after a training step) belongs to the last step. Lines before any step are skipped: with no
-    step on any line there is no axis to judge on, and the error says how to give one."""
-    from runners.command.follow import LineParser, StepAxis
-
+def _header(text: str) -> list[str]:
     try:
-        parser = LineParser(regex)
-    except ValueError as exc:
-        raise MetricsLogError(f"{source}: --regex: {exc}") from None
-    groups = set(parser.regex.groupindex) if parser.regex is not None else set()
-    paced = {"epoch", "batch"} <= groups
-    if paced and "per_epoch" not in groups:
-        raise MetricsLogError(f"{source}: --regex has `epoch` and `batch` groups but no `per_epoch` group (the "
-                              "batches, or samples, in an epoch) to count steps across epochs")
-    if not (math.isfinite(scale) and scale > 0):
-        raise MetricsLogError(f"{source}: --scale must be a finite number > 0, got {scale!r}")
-    keys = {"epoch_key": "epoch", "batch_key": "batch", "per_epoch_key": "per_epoch"} if paced else {}
-    axis = StepAxis(**keys, scale=scale)
-    b, lines = _Builder(source), 0
-    for line, raw in enumerate(text.split("\n"), 1):
-        rec = parser.parse(raw)
-        if not rec:
-            continue
-        lines += 1
-        if axis.last is None and "step" not in rec and not (paced and "epoch" in rec and "batch" in rec):
-            continue  # (metrics before any step: no place on the axis)
-        out = axis(rec)
-        if out is not None:
-            step = out.pop("step")
-            b.row(step, [(k, v) for k, v in out.items() if k not in axis.axis_keys], line)
-    if not b.rows:
-        what = f"{lines} lines hold metrics, none a step" if lines else "no line holds a metric"
-        raise MetricsLogError(f"{source}: {what} (a `step: N` or `step=N` pair, or --regex with a (?P<step>...) "
-                              "group, or (?P<epoch>...), (?P<batch>...) and (?P<per_epoch>...) groups)")
-    return b.done("no metrics")
+        return next(csv.reader([text.split("\n", 1)[0]]), [])
+    except csv.Error:
+        return []

@@ -216,7 +216,7 @@ def test_a_nanogpt_style_log_is_read_with_a_regex(tmp_path):
     r = cli(str(tmp_path / "out.txt"))  # no `key: value` pair on its lines: say how to read them
     assert r.returncode == 2 and "no line holds a metric" in r.stderr and "(?P<step>" in r.stderr, r.stderr
     r = cli(str(tmp_path / "out.txt"), "--regex", r"loss (?P<loss>\S+),")  # metrics, but no step
-    assert r.returncode == 2 and "150 lines hold metrics, none a step" in r.stderr, r.stderr
+    assert r.returncode == 2 and "no line holds a step (keys seen: loss)" in r.stderr, r.stderr
     r = cli(str(tmp_path / "out.txt"), "--regex", r"loss (\S+")
     assert r.returncode == 2 and "--regex" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = cli(str(tmp_path / "out.txt"), "--regex", r"iter (?P<epoch>\d+): loss (?P<loss>\S+), time (?P<batch>\S+)ms")
@@ -261,3 +261,40 @@ def test_the_argparse_example_s_stdout_is_stable_when_good_and_diverged_when_bad
         assert result["verdict"] == kind
         if name == "good":
             assert result["best_step"] <= 1990 and "step 1990" in result["evidence"]
+
+
+# -- what a review found (each failed before its fix) --------------------------------------------------------
+
+
+def test_text_logs_as_people_print_them(tmp_path):
+    """A step alone on its line owns the lines after it; an epoch summary's `loss` never overwrites the step's
+    own; a printed config dict on the first line is no JSONL row; a stray non-UTF-8 byte is not fatal; a first
+    line longer than csv's field limit is no CSV header."""
+    lines = ["{'lr': 0.001, 'batch_size': 32}", "x" * 200_000, "caf\xe9 stdout junk"]
+    for s in range(1, 151):
+        lines += [f"step: {s}", f"loss: {2.0 - s / 100}"]
+        if s % 50 == 0:
+            lines.append(f"epoch {s // 50} done, loss: 9.0, val_loss: 1.5")
+    (tmp_path / "run.log").write_bytes("\n".join(lines).encode("latin-1"))
+    log = read(str(tmp_path / "run.log"))
+    assert log.get("loss") == [(s, pytest.approx(2.0 - s / 100)) for s in range(1, 151)]
+    assert log.get("val_loss") == [(50, 1.5), (100, 1.5), (150, 1.5)]
+
+
+def test_a_csv_saved_as_log_without_a_step_column_keeps_the_csv_error(tmp_path):
+    (tmp_path / "m.log").write_text("epoch,global_step,loss\n0,1,2.0\n0,2,1.9\n")
+    r = cli(str(tmp_path / "m.log"))
+    assert r.returncode == 2 and "no `step` column" in r.stderr and "global_step" in r.stderr, r.stderr
+
+
+def test_train_is_a_name_part_not_a_substring(tmp_path):
+    (tmp_path / "c.csv").write_text("step,constraint_loss,task_loss\n1,0.1,2.0\n2,0.1,1.9\n")
+    with pytest.raises(Exception, match="several loss metrics"):
+        read(str(tmp_path / "c.csv")).default_metric()
+
+
+def test_a_trainer_state_with_a_byte_order_mark_is_read(tmp_path):
+    state = json.dumps(trainer_state(curve(300, None), 300))
+    (tmp_path / "trainer_state.json").write_text("\ufeff" + state, encoding="utf-8")
+    assert len(read(str(tmp_path / "trainer_state.json")).get("loss")) == 30
+

@@ -54,8 +54,8 @@ class HfTrainerStateFollower:
                 stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
                 if self._stamps.get(path) == stamp:
                     continue
-                state = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):  # absent, or caught mid-write: next poll reads it again
+                state = json.loads(path.read_text(encoding="utf-8-sig"))
+            except (OSError, ValueError, RecursionError):  # absent, or caught mid-write: next poll reads it again
                 continue
             self._stamps[path] = stamp
             history = state.get("log_history") if isinstance(state, dict) else None
