@@ -16,11 +16,11 @@ from .metrics_log import EXPECTED, MetricsLog, _Builder, _read_csv, _step, _text
 
 
 def read_directory(p: Path, source: str) -> MetricsLog:
-    """A directory a framework logs into: a Hugging Face output directory (its ``trainer_state.json``, or the
-    newest ``checkpoint-N/``'s: the whole ``log_history``), else every TensorBoard event file below it, else
-    the newest ``metrics.csv`` below it (Lightning's CSVLogger). The Trainer's directory often holds
-    TensorBoard files too (``runs/``); its state has the same points under the names its users know
-    (``loss``, ``eval_loss``)."""
+    """A directory a framework logs into: a Hugging Face output directory (its ``trainer_state.json`` or the
+    highest-numbered ``checkpoint-N/``'s, whichever is further along: the whole ``log_history``), else every
+    TensorBoard event file below it, else the newest ``metrics.csv`` below it (Lightning's CSVLogger). The
+    Trainer's directory often holds TensorBoard files too (``runs/``); its state has the same points under the
+    names its users know (``loss``, ``eval_loss``)."""
     states = [p / "trainer_state.json", *p.glob("checkpoint-*/trainer_state.json")]
     if any(f.is_file() for f in states):
         return read_records("HfTrainerStateFollower", p, source, "an empty or unreadable log_history")
@@ -36,23 +36,18 @@ def read_directory(p: Path, source: str) -> MetricsLog:
                           f"or metrics.csv below it ({EXPECTED})")
 
 
-def _followed(kind: str, path: Path) -> list[dict]:
-    """Every record of a framework's files, read once by the command runner's own follower (one reader for a
-    live run and a finished one: ``runners/command/follow_frameworks.py``)."""
-    from runners.command import follow_frameworks
-
-    return getattr(follow_frameworks, kind)(path).close()
-
-
 # keys of the Trainer's end-of-training summary (one entry, at the last step): ``train_loss`` there is the mean
 # over the whole run, not a curve, and would be the default metric
 _SUMMARY = "train_runtime"
 
 
 def read_records(kind: str, path: Path, source: str, empty: str) -> MetricsLog:
-    """The records of a framework's files (``{"step": s, name: value}``) in step order, later ones winning at a
-    repeated step."""
-    records = _followed(kind, path)
+    """The records (``{"step": s, name: value}``) of a framework's files, read once by the command runner's own
+    follower ``kind`` (``runners/command/follow_frameworks.py``: one reader for a live run and a finished one), in
+    step order, later ones winning at a repeated step."""
+    from runners.command import follow_frameworks
+
+    records = getattr(follow_frameworks, kind)(path).close()
     b = _Builder(source)
     rows = [r for r in records if "step" in r and _SUMMARY not in r]
     for i, rec in enumerate(sorted(rows, key=lambda r: r["step"]), 1):

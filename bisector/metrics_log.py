@@ -1,12 +1,10 @@
 """Read a metrics log a run already wrote, for ``bisector fingerprint``.
 
 People have logs before they have recipes: a JSONL or CSV file from their own
-training script, the files their framework wrote (TensorBoard event files, a
-Hugging Face ``trainer_state.json``, Lightning's ``metrics.csv``: found and read
-as the command runner's followers find and read them live), or an MLflow run. All become one
-``MetricsLog`` of per-metric ``(step, value)`` series, sorted by step with one
-value per step. nan and inf are kept as floats because a nan is what the
-detector looks for.
+training script, the files their framework wrote or its saved stdout
+(``framework_logs.py``), or an MLflow run. All become one ``MetricsLog`` of
+per-metric ``(step, value)`` series, sorted by step with one value per step.
+nan and inf are kept as floats because a nan is what the detector looks for.
 
 A CSV interleaves train and eval rows with blank cells, so a blank cell means
 "no value at this step" and rows with the same step merge. Steps that go back
