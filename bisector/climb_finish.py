@@ -52,6 +52,15 @@ from .climb_swings import _Swings
 from .curve_verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
 
 
+def _line_at(rows: list[tuple[int, float]], step: int) -> float:
+    """The least-squares line through ``rows`` (step, value), read at ``step``."""
+    k = len(rows)
+    tm, ym = sum(s for s, _ in rows) / k, sum(v for _, v in rows) / k
+    sxx = sum((s - tm) ** 2 for s, _ in rows)
+    slope = sum((s - tm) * (v - ym) for s, v in rows) / sxx if sxx > 0 else 0.0
+    return ym + slope * (step - tm)
+
+
 class _EndRules(_Swings):
     """Mixed into ``ClimbDetector``; uses its state (``_start``, ``_best``, ``_tail``, ...)."""
 
@@ -267,23 +276,38 @@ class _EndRules(_Swings):
         near 0.23 (start 2.7), tripled, under 30-60% per-step noise: ``end_frac`` of a noise-floored
         best misses it half the time; its plateau, read as its end is read, does not. The end is the end
         window's or, where that is diluted by the plateau rows it still spans, the last ``end_rows``'."""
-        low, n = self._low_window, self._low_window_n
+        low = self._low_window
         if not 0 < low < math.inf:
             return False
         last = sorted(v for _, v in list(self._tail)[-self.end_rows:])
-        if last[len(last) // 2] < self.double_ratio * low:
-            return False  # (the last rows, not one: a spike's first row tilts a line through a few rows)
-        ended = max(end, self.final_level()[0])  # a rising end at its fitted line, as the ``stable`` test
+        fitted, rows = self.final_level()[0], self._end_rows()
+        rising = -math.inf
+        if len(rows) >= 5 and fitted > self.end_level():
+            # the end's rows rise significantly (``final_level``'s line): where the last rows' median lags a climb
+            # (0.33, 0.33, 0.37, 0.48, 0.60 from a plateau of 0.24), their line reads it; but no one row may carry
+            # that line (a bad batch's last row tilts it): without the highest row it must end doubled too
+            rest = sorted(rows, key=lambda r: r[1])[:-1]
+            rising = min(fitted, _line_at(rest, rows[-1][0]))
+        if max(last[len(last) // 2], rising) < self.double_ratio * low:
+            return False  # (the last rows or their line, not one row: a lost chunk's, or a spike's first)
+        ended = max(end, fitted)  # a rising end at its fitted line, as the ``stable`` test
         # the end window (5 rows every 50 steps: 250 steps), or its last rows alone at their own count's
         # error: a climb in the last 150 steps has the window's median among the plateau rows before it
         ends = [(ended, len(self._end_points(self.end_rows))), (last[len(last) // 2], len(last))]
-        return any(e >= self.double_ratio * low and e - low >= self.climb_frac * (self._start - low)
-                   and math.log(e / low) > self.double_z * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n)
-                   for e, k in ends)
+        return any(self._doubled(e, k) for e, k in ends)
+
+    def _doubled(self, e: float, k: int) -> bool:
+        """``e``, a median of ``k`` rows, is ``double_ratio`` times the lowest window's median or more,
+        ``climb_frac`` of the way back from it, and that far above it by ``double_z`` standard errors of
+        the log-ratio."""
+        low, n = self._low_window, self._low_window_n
+        return (0 < low < math.inf and e >= self.double_ratio * low and e - low >= self.climb_frac * (self._start - low)
+                and math.log(e / low) > self.double_z * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n))
 
     def _spike_at_end(self) -> bool:
         """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
-        median before the jump at most ``end_frac`` of the way back), then one jump (the largest rise
+        median before the jump at most ``end_frac`` of the way back, and not already doubled from the
+        lowest window, ``_doubled``: a late slow climb's rows spike too), then one jump (the largest rise
         between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
         of that median, where a noisy climb rises a few noises between two points) from that level (the
         point before it no more than ``spike_ramp`` of the jump, or three noises, above the median: a
@@ -307,8 +331,8 @@ class _EndRules(_Swings):
         before = pre[(len(pre) - 1) // 2]
         if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(before)):
             return False
-        if before - best > self.end_frac * descent:
-            return False  # already high before the jump
+        if before - best > self.end_frac * descent or self._doubled(before, len(pre)):
+            return False  # already high before the jump, or already doubled from its plateau (a late slow climb)
         if pts[k - 1] - before > max(3 * self._rel_noise * abs(before), self.spike_ramp * jump):
             return False  # rising into the jump: a ramp's steepest step, no spike's
         half = len(post) // 2
