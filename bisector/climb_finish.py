@@ -275,7 +275,9 @@ class _EndRules(_Swings):
         judged in logs). A late slow climb cut by the horizon ends 12-19% of the way back from a plateau
         near 0.23 (start 2.7), tripled, under 30-60% per-step noise: ``end_frac`` of a noise-floored
         best misses it half the time; its plateau, read as its end is read, does not. The end is the end
-        window's or, where that is diluted by the plateau rows it still spans, the last ``end_rows``'."""
+        window's or, where that is diluted by the plateau rows it still spans, the last ``end_rows``'; the
+        last rows' median, or the line through the end's rows where they rise significantly (a median lags
+        a steady climb), must be doubled first, and that line only if it is, without its highest row too."""
         low = self._low_window
         if not 0 < low < math.inf:
             return False
