@@ -48,6 +48,7 @@ import synth_a  # noqa: E402
 import synth_b  # noqa: E402
 import synth_c  # noqa: E402
 import synth_d  # noqa: E402
+import verdict_moves  # noqa: E402
 from logsim import CADENCES, Curve, average, climb_start, interval, log_rows  # noqa: E402
 
 from bisector.detector import DIVERGED, NAN, STABLE, ClimbDetector  # noqa: E402
@@ -319,8 +320,16 @@ def main() -> None:
     ap.add_argument("--cadences", nargs="+", default=list(CADENCES), choices=CADENCES, help="score only these")
     ap.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
                     help="a detector setting (a keyword of ClimbDetector), e.g. sustain=300")
+    ap.add_argument("--dump", metavar="PATH", help="write each log's verdict (JSON lines) for a later --against")
+    ap.add_argument("--against", metavar="PATH", help="report the logs whose verdict moved from this --dump's")
     args = ap.parse_args()
     settings = _settings(ap, args.set)
+    before = None
+    if args.against:
+        try:
+            before = verdict_moves.load(args.against)
+        except (OSError, ValueError, KeyError) as e:
+            ap.error(f"--against {args.against}: {e}")
     t0 = time.perf_counter()
     peers = None
     if args.peers:
@@ -331,6 +340,13 @@ def main() -> None:
     print(f"Seeds {args.seeds}, {args.n} curves per family per seed, cadences {', '.join(args.cadences)}{changed}: "
           f"{len(results)} logs judged in {time.perf_counter() - t0:.0f} s\n")
     print(tables(results))
+    if args.dump:
+        verdict_moves.dump(results, args.dump)
+    if before is not None:
+        try:
+            print("\nAgainst " + args.against + ": " + verdict_moves.moves(before, results))
+        except ValueError as e:
+            ap.error(f"--against {args.against}: {e}")
     if peer_results:
         print(f"\nPeers ({args.peer_n} curves per family per seed; healthy, climb and nan families):\n")
         print(peer_table(peer_results, results))

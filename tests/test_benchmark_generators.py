@@ -20,6 +20,7 @@ import detector as bench  # noqa: E402
 import logsim  # noqa: E402
 import synth_c  # noqa: E402
 import synth_d  # noqa: E402
+import verdict_moves  # noqa: E402
 
 from bisector.detector import DIVERGED, NAN, STABLE  # noqa: E402
 
@@ -132,10 +133,39 @@ def test_generator_d_spans_loss_scales_and_observes_through_noise():
 
 def test_a_cadence_subset_judges_the_same_logs_and_a_setting_reaches_the_detector():
     # ``--cadences 50 --set sustain=300`` measures a trade-off where it acts: the subset must be the very
-    # logs of the full run, and the setting must change verdicts, or the README's trade-off table lies
+    # logs of the full run, and the setting must change verdicts, or the rounds' trade-off table lies
     full, _ = bench.run([4], 2, False, gens="c")
     sub, _ = bench.run([4], 2, False, gens="c", cadences=["50"])
     assert sub == [r for r in full if r["cadence"] == "50"]
     held, _ = bench.run([4], 2, False, gens="c", cadences=["50"], settings={"sustain": 10**6, "t_min": 1e9})
     assert sum(r["streamed"] for r in held) < sum(r["streamed"] for r in sub)  # (a nan run streams anyway)
     assert bench._cadences(sub) == ["50"]
+
+
+def test_dump_and_against_name_the_logs_a_change_moved(tmp_path):
+    """A before -> after names the logs that moved: none against its own dump, and against a run whose
+    setting holds every climb, each log whose verdict changed; a dump of other logs is refused."""
+    before, _ = bench.run([4], 2, False, gens="c", cadences=["50"])
+    after, _ = bench.run([4], 2, False, gens="c", cadences=["50"], settings={"sustain": 10**6, "t_min": 1e9})
+    path = tmp_path / "before.jsonl"
+    verdict_moves.dump(before, path)
+    dumped = verdict_moves.load(path)
+    same = verdict_moves.moves(dumped, before)
+    assert same == f"{len(before)} logs compared: 0 changed verdict, 0 detections moved step."
+    moved = [b for a, b in zip(before, after, strict=True) if (a["kind"], a["streamed"]) != (b["kind"], b["streamed"])]
+    report = verdict_moves.moves(dumped, after)
+    assert moved and report.startswith(f"{len(after)} logs compared: {len(moved)} changed verdict")
+    assert f"{moved[0]['family']}, 50, {moved[0]['run']}: " in report
+    with pytest.raises(ValueError, match="judged other logs"):
+        verdict_moves.moves(dumped, after[1:])
+
+
+def test_against_a_file_that_is_no_dump_is_a_usage_error(tmp_path):
+    import subprocess
+
+    bad = tmp_path / "results.jsonl"
+    bad.write_text('{"family": "C nan"}\n')
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "detector.py"
+    res = subprocess.run([sys.executable, str(script), "--seeds", "4", "--n", "1", "--gens", "c", "--no-real",
+                          "--against", str(bad)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "line 1 is not a --dump row" in res.stderr and "Traceback" not in res.stderr
