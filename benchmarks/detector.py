@@ -328,8 +328,13 @@ def main() -> None:
     if args.against:
         try:
             before = verdict_moves.load(args.against)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError) as e:
             ap.error(f"--against {args.against}: {e}")
+    if args.dump:
+        try:
+            open(args.dump, "w").close()  # (refused now, not after the run)
+        except OSError as e:
+            ap.error(f"--dump {args.dump}: {e}")
     t0 = time.perf_counter()
     peers = None
     if args.peers:

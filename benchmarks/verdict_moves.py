@@ -23,15 +23,24 @@ def dump(results: list[dict], path: str | Path) -> None:
 
 
 def load(path: str | Path) -> list[dict]:
-    """The logs of a ``dump``; ``ValueError`` naming the line where one is not."""
+    """The logs of a ``dump``; ``ValueError`` naming the first line that is not one, or an empty file."""
     out = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
-            if line.strip():
+            if not line.strip():
+                continue
+            try:
                 r = json.loads(line)
-                if not isinstance(r, dict) or any(k not in r for k in KEYS):
-                    raise ValueError(f"line {n} is not a --dump row (expected the keys {', '.join(KEYS)})")
-                out.append(r)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"line {n} is not JSON ({e.msg})") from None
+            if not (isinstance(r, dict) and all(k in r for k in KEYS) and isinstance(r["kind"], str)
+                    and isinstance(r["streamed"], bool) and isinstance(r["run"], list) and len(r["run"]) == 2
+                    and all(isinstance(x, int) for x in r["run"]) and (r["at"] is None or isinstance(r["at"], int))):
+                raise ValueError(f"line {n} is not a --dump row (expected the keys {', '.join(KEYS)}; kind a "
+                                 "string, streamed true or false, run [seed, index], at a step or null)")
+            out.append(r)
+    if not out:
+        raise ValueError("no rows: not a --dump of a benchmark run")
     return out
 
 
@@ -49,9 +58,11 @@ def moves(before: list[dict], after: list[dict], show: int = 20) -> str:
     and the detections that moved step, earlier or later. ``ValueError`` where the two runs judged other logs."""
     old = {_key(r): r for r in before}
     new = [_key(r) for r in after]
-    if len(old) != len(before) or set(old) != set(new) or len(new) != len(set(new)):
+    if len(old) != len(before) or len(new) != len(set(new)):
+        raise ValueError("a log was judged twice (a seed given twice?): compare runs of distinct seeds")
+    if set(old) != set(new):
         raise ValueError(f"the runs judged other logs ({len(before)} and {len(after)}): "
-                         "compare runs of the same command (seeds, --n, --gens, --cadences)")
+                         "compare runs of the same command (seeds, --n, --gens, --cadences, --no-real)")
     kinds, logs, shifts = Counter(), [], []
     for r in after:
         o = old[_key(r)]

@@ -158,6 +158,11 @@ def test_dump_and_against_name_the_logs_a_change_moved(tmp_path):
     assert f"{moved[0]['family']}, 50, {moved[0]['run']}: " in report
     with pytest.raises(ValueError, match="judged other logs"):
         verdict_moves.moves(dumped, after[1:])
+    with pytest.raises(ValueError, match="judged twice"):
+        verdict_moves.moves(dumped + dumped[:1], after)
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match="no rows"):
+        verdict_moves.load(tmp_path / "empty.jsonl")
 
 
 def test_against_a_file_that_is_no_dump_is_a_usage_error(tmp_path):
