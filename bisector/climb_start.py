@@ -98,6 +98,8 @@ class _ClimbStart:
             if slope <= 0:
                 return self._cross
             at = self._cross + self._wt / w + (thr - self._wy / w) / slope
+        if at != at:  # a loss near the largest float overflows the window's sums: the line is lost
+            return self._cross
         # the median of 3 trails a ramp by one point; a sparse log's row may be a mean (see the module doc)
         at -= self.interval / 4 if sparse else self.interval
         # the level crossed at ``_cross``; the curve itself crossed at most the EMA's lag (plus an

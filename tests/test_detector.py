@@ -75,6 +75,16 @@ def test_verdict_is_the_same_on_any_loss_scale():
     assert a.severity == pytest.approx(b.severity)
 
 
+def test_a_loss_near_the_largest_float_gets_a_verdict_not_an_error():
+    """At 1e307 the climb window's sums of squares overflow to nan, and reading the climb start raised
+    (``int(nan)``, found by a review). The start now falls back to where the window opened, and the
+    verdict is the same as at scale 1."""
+    values, _ = diverging(0)
+    rows = [(s, v) for s, v in pts(values) if s % 10 == 0]
+    a, b = classify(rows), classify([(s, 1e307 * v) for s, v in rows])
+    assert a.kind == b.kind == DIVERGED and b.climb_start_step is not None
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_heavy_tailed_noise_is_stable(seed):
     assert classify(pts(noisy(decay(2000, tau=300), sigma=0.08, seed=seed))).kind == STABLE
