@@ -277,19 +277,22 @@ class _EndRules(_Swings):
         best misses it half the time; its plateau, read as its end is read, does not. The end is the end
         window's or, where that is diluted by the plateau rows it still spans, the last ``end_rows``'; the
         last rows' median, or the line through the end's rows where they rise significantly (a median lags
-        a steady climb), must be doubled first, and that line only if it is, without its highest row too."""
+        a steady climb), two standard errors down, must be doubled first, and that line only if it is without
+        its highest and lowest rows too."""
         low = self._low_window
         if not 0 < low < math.inf:
             return False
         last = sorted(v for _, v in list(self._tail)[-self.end_rows:])
-        fitted, rows = self.final_level()[0], self._end_rows()
+        (fitted, fit_se), rows = self.final_level(), self._end_rows()
         rising = -math.inf
         if len(rows) >= 5 and fitted > self.end_level():
             # the end's rows rise significantly (``final_level``'s line): where the last rows' median lags a climb
-            # (0.33, 0.33, 0.37, 0.48, 0.60 from a plateau of 0.24), their line reads it; but no one row may carry
-            # that line (a bad batch's last row tilts it): without the highest row it must end doubled too
-            rest = sorted(rows, key=lambda r: r[1])[:-1]
-            rising = min(fitted, _line_at(rest, rows[-1][0]))
+            # (0.33, 0.33, 0.37, 0.48, 0.60 from a plateau of 0.24), their line reads it, two of its standard
+            # errors lower (a line read at its last row is loose: 5 noisy rows rising by chance end far up it);
+            # and no one row may carry it: without its highest and its lowest row (a bad batch last, a lucky
+            # batch first, tilt it) the line must end as high
+            rest = sorted(rows, key=lambda r: r[1])[1:-1]
+            rising = min(fitted - 2 * fit_se, _line_at(rest, rows[-1][0]))
         if max(last[len(last) // 2], rising) < self.double_ratio * low:
             return False  # (the last rows or their line, not one row: a lost chunk's, or a spike's first)
         ended = max(end, fitted)  # a rising end at its fitted line, as the ``stable`` test
