@@ -311,8 +311,7 @@ class _EndRules(_Swings):
 
     def _spike_at_end(self) -> bool:
         """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
-        median before the jump at most ``end_frac`` of the way back, and not already doubled from the
-        lowest window, ``_doubled``: a late slow climb's rows spike too), then one jump (the largest rise
+        median before the jump at most ``end_frac`` of the way back), then one jump (the largest rise
         between two consecutive points: at least ``jump_frac`` of the descent and six times the noise
         of that median, where a noisy climb rises a few noises between two points) from that level (the
         point before it no more than ``spike_ramp`` of the jump, or three noises, above the median: a
@@ -336,8 +335,8 @@ class _EndRules(_Swings):
         before = pre[(len(pre) - 1) // 2]
         if len(post) < 2 or jump < max(self.jump_frac * descent, 6 * self._rel_noise * abs(before)):
             return False
-        if before - best > self.end_frac * descent or self._doubled(before, len(pre)):
-            return False  # already high before the jump, or already doubled from its plateau (a late slow climb)
+        if before - best > self.end_frac * descent:
+            return False  # already high before the jump
         if pts[k - 1] - before > max(3 * self._rel_noise * abs(before), self.spike_ramp * jump):
             return False  # rising into the jump: a ramp's steepest step, no spike's
         half = len(post) // 2

@@ -6,9 +6,13 @@ climbs from a plateau near 0.24 to 0.5-0.7 in the last ~150 steps of its
 1200-step horizon, 12-19% of the way back toward its start (2.7), under
 30-60% per-step noise. Logged sparsely it has too few rows after its start
 for the streaming test, so ``_doubled_at_end`` must read it: the end at
-twice the plateau. The benchmark's development seeds showed two ways the rows
-still hid it; each case here fails on the code before, and each has a healthy
-counterpart that must stay ``stable``.
+twice the plateau. Logged as means every 50-60 steps, the rows still hid it:
+each case here fails on the code before, and healthy counterparts must stay
+``stable``. (A spike among the climb's doubled rows, every 26 steps, still
+excuses its end: not excusing a spike on a level already doubled from the
+lowest window called the ranking runner's healthy runs ``diverged``, whose
+loss near zero swings so widely that its lowest window sits at half its
+level; ``tests/test_ranking.py``.)
 """
 
 from __future__ import annotations
@@ -18,34 +22,15 @@ import random
 
 import pytest
 
-from bisector.detector import DIVERGED, STABLE, ClimbDetector, classify
+from bisector.detector import DIVERGED, STABLE, classify
 
-from .test_detector_finish import healthy, rows, spike_at_end
+from .test_detector_finish import healthy, rows
 from .test_sparse_logs import real
 
 
 def mean_rows(values: list[float], cadence: int, first: int) -> list[tuple[int, float]]:
     """The mean since the last row at steps ``first``, ``first + cadence``, ... (the first row: its own steps)."""
     return [(s, sum(values[max(0, s - cadence):s]) / min(s, cadence)) for s in range(first, len(values) + 1, cadence)]
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_spike_on_a_late_slow_climb_that_already_doubled_is_no_spike_at_the_end(seed):
-    """``late seed 2`` logged as values every 26 steps: its rows before its last 100 steps sit at
-    0.46-0.51, twice its plateau's 0.24, when one row jumps to 1.15 and the last two fall back (0.39,
-    0.72). The level before the jump was under ``end_frac`` of the way back (the climb has come back 12%
-    of its descent), so the end read as a spike and the run as ``stable``. A level already doubled from
-    its plateau is no healthy level for a spike to jump from: ``diverged`` at the horizon. A healthy run
-    that ends inside a spike, logged alike, is still ``stable``."""
-    values = real("late seed 2")
-    v = classify([(s, values[s - 1]) for s in range(16, len(values), 26)] + [(len(values), values[-1])])
-    assert v.kind == DIVERGED and 1016 <= v.climb_start_step <= 1116 and v.detected_at_step == 1200
-    healthy_values = healthy(1200, seed)
-    spike_at_end(healthy_values, 50)
-    det = ClimbDetector()
-    for s, x in rows(healthy_values, 26) + [(1200, healthy_values[-1])]:
-        det.update(s, x)
-    assert det._spike_at_end() and det.finish().kind == STABLE
 
 
 @pytest.mark.parametrize(("name", "cadence", "first"), [("late seed 2", 50, 1), ("late seed 0", 60, 8)])
