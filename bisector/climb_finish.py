@@ -52,13 +52,13 @@ from .climb_swings import _Swings
 from .curve_verdict import _RUNNING, DIVERGED, FLAT, NAN, OSCILLATING, STABLE, Verdict
 
 
-def _line_at(rows: list[tuple[int, float]], step: int) -> float:
-    """The least-squares line through ``rows`` (step, value), read at ``step``."""
+def _line(rows: list[tuple[int, float]]) -> tuple[float, float, float, float]:
+    """The least-squares line through ``rows`` (step, value): (slope, the steps' sum of squares about their
+    mean, that mean, the values' mean); slope 0 where every row has one step."""
     k = len(rows)
-    tm, ym = sum(s for s, _ in rows) / k, sum(v for _, v in rows) / k
+    tm, ym = sum(float(s) for s, _ in rows) / k, sum(v for _, v in rows) / k
     sxx = sum((s - tm) ** 2 for s, _ in rows)
-    slope = sum((s - tm) * (v - ym) for s, v in rows) / sxx if sxx > 0 else 0.0
-    return ym + slope * (step - tm)
+    return (sum((s - tm) * (v - ym) for s, v in rows) / sxx if sxx > 0 else 0.0), sxx, tm, ym
 
 
 class _EndRules(_Swings):
@@ -150,12 +150,8 @@ class _EndRules(_Swings):
         if k < 4 or sd <= 0:
             return med
         ts = [float(s) for s, _ in rows]
-        tm, ym = sum(ts) / k, sum(v for _, v in rows) / k
-        sxx = sum((t - tm) ** 2 for t in ts)
-        if sxx <= 0:
-            return med
-        slope = sum((t - tm) * (v - ym) for t, v in rows) / sxx
-        if slope * math.sqrt(sxx) < self.end_t * sd:
+        slope, sxx, tm, ym = _line(rows)
+        if sxx <= 0 or slope * math.sqrt(sxx) < self.end_t * sd:
             return med
         # the rise must be the rows', not two high rows' among many low ones (heavy-tailed noise tilts a
         # least-squares line and fools the median-based noise): the median pairwise slope (Theil-Sen) agrees
@@ -279,7 +275,7 @@ class _EndRules(_Swings):
         last rows' median, or the line through the end's rows where they rise significantly (a median lags
         a steady climb), two standard errors down, must be doubled first, and that line only if it is without
         its highest and lowest rows too."""
-        low = self._low_window
+        low, n = self._low_window, self._low_window_n
         if not 0 < low < math.inf:
             return False
         last = sorted(v for _, v in list(self._tail)[-self.end_rows:])
@@ -291,23 +287,17 @@ class _EndRules(_Swings):
             # errors lower (a line read at its last row is loose: 5 noisy rows rising by chance end far up it);
             # and no one row may carry it: without its highest and its lowest row (a bad batch last, a lucky
             # batch first, tilt it) the line must end as high
-            rest = sorted(rows, key=lambda r: r[1])[1:-1]
-            rising = min(fitted - 2 * fit_se, _line_at(rest, rows[-1][0]))
+            rest_slope, _, rest_tm, rest_ym = _line(sorted(rows, key=lambda r: r[1])[1:-1])
+            rising = min(fitted - 2 * fit_se, rest_ym + rest_slope * (rows[-1][0] - rest_tm))
         if max(last[len(last) // 2], rising) < self.double_ratio * low:
             return False  # (the last rows or their line, not one row: a lost chunk's, or a spike's first)
         ended = max(end, fitted)  # a rising end at its fitted line, as the ``stable`` test
         # the end window (5 rows every 50 steps: 250 steps), or its last rows alone at their own count's
         # error: a climb in the last 150 steps has the window's median among the plateau rows before it
         ends = [(ended, len(self._end_points(self.end_rows))), (last[len(last) // 2], len(last))]
-        return any(self._doubled(e, k) for e, k in ends)
-
-    def _doubled(self, e: float, k: int) -> bool:
-        """``e``, a median of ``k`` rows, is ``double_ratio`` times the lowest window's median or more,
-        ``climb_frac`` of the way back from it, and that far above it by ``double_z`` standard errors of
-        the log-ratio."""
-        low, n = self._low_window, self._low_window_n
-        return (0 < low < math.inf and e >= self.double_ratio * low and e - low >= self.climb_frac * (self._start - low)
-                and math.log(e / low) > self.double_z * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n))
+        return any(e >= self.double_ratio * low and e - low >= self.climb_frac * (self._start - low)
+                   and math.log(e / low) > self.double_z * 1.25 * self._rel_noise * math.sqrt(1 / k + 1 / n)
+                   for e, k in ends)
 
     def _spike_at_end(self) -> bool:
         """The run ends inside a spike: over the last ``spike_steps`` steps the values were low (their
