@@ -67,23 +67,36 @@ class _SpikeGate:
         top (or the row that a rise between two rows too far apart to see a jump led to): a spike stacked on a
         decaying one falls from there, and the rows up its jump made that fall read as a rise. Fewer than 3 rows
         there (a lost chunk; a top just reached) cannot tell, and ``sustain`` waits for them: one row after a
-        lost chunk, back up where a decay had left off, is a new spike as often as a level held. Nor before the
-        window's top, where the last row is ``top_sigmas`` noise below it: a spike risen over several sparse rows
-        (each under the jump's bar) falls from its top, and the rows up its rise made that fall read as flat; a
-        level held is within a few sigmas of its top, and its fall is read over the whole span. A fall too slow
-        to bring the loss back within ``return_steps`` is not a spike's (``_slow_fall``). Read only when the
-        ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
+        lost chunk, back up where a decay had left off, is a new spike as often as a level held. Where the last
+        row is ``top_sigmas`` noise below the window's top, the fall is read from that top too, wherever it lies:
+        a spike risen over several sparse rows (each under the jump's bar) falls from its top, and the rows up its
+        rise made that fall read as flat; a spike whose top is older than the last ``fall_steps`` falls
+        significantly over all the rows since, not over the last few (while those few still fall, at a rate that
+        would get back to the best: a spike on a plateau levels out). Read from the top *too*, not instead: a top
+        of two bad batches side by side, a few rows back, left too few rows to show a decay the last 100 steps
+        showed. A level held is within a few sigmas of its top, and its fall is read over the whole span. A fall
+        too slow to bring the loss back within ``return_steps`` is not a spike's (``_slow_fall``). Read only when
+        the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
+        def falls(fit: tuple[float, float]) -> bool:
+            return fit[0] < -self.t_fall * fit[1] and not self._slow_fall(fit)
+
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
-        if whole is not None and whole[0] < -self.t_fall * whole[1] and not self._slow_fall(whole):
+        if whole is not None and falls(whole):
             return True
         since = max(step - max(self.fall_steps, 4 * self.interval), self._jump_top_at)
+        recent = self._slope_since(since)
+        if recent is None or falls(recent):
+            return True  # (None: a lost chunk, or a top just reached: whether it falls cannot be told yet)
         top, top_at = max(((m, s) for s, m, _ in self._hist if s >= self._cross), default=(-math.inf, since))
-        if top - self._hist[-1][1] > self.top_sigmas * max(self._noise, math.sqrt(self._prior)):
-            since = max(since, top_at)  # well below the window's top: read from there (a spike risen over rows)
-        fit = self._slope_since(since)
-        if fit is None:
-            return True  # (a lost chunk, or a top just reached: whether it falls cannot be told yet)
-        return fit[0] < -self.t_fall * fit[1] and not self._slow_fall(fit)
+        if top - self._hist[-1][1] <= self.top_sigmas * max(self._noise, math.sqrt(self._prior)) or top_at == since:
+            return False
+        if top_at < since and self._hist[-1][1] - self._best > -self.return_steps * recent[0]:
+            # a top older than the last ``fall_steps``, which no longer fall at a rate that would bring the loss back
+            # to the best within ``return_steps`` (at their slope itself, not two errors past it): a spike on a
+            # climb's plateau decays and levels out, and read from its top the plateau fell for hundreds of steps
+            return False
+        fit = self._slope_since(top_at)  # well below the window's top: read from there too
+        return fit is None or falls(fit)
 
     # a spike decays back to the best within a few hundred steps (generator C's e-fold in 10-300; in the wild,
     # tens): a fall that at its fastest plausible rate needs longer than this to get back is a level settling

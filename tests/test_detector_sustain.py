@@ -3,9 +3,10 @@
 The ``sustain`` rule calls a level held ``rise`` of the way back for ``sustain`` steps a climb, unless it
 is still falling (``_still_falling``). A long-lived spike (generator C's go to 1.5-10x and decay over up to
 300 steps) stays that high for longer, but falls all along: from the window's opening, over its last
-``fall_steps``, from the last jump's top, or from the window's top once the last row is well below it. A
-level held does none of these, and is called. Each case is a development log that once stopped a healthy
-trial (or, before a real climb, stopped it on a spike), beside the climbs the same rules must still catch.
+``fall_steps``, from the last jump's top, or from the window's top (however long ago) once the last row is
+well below it. A level held does none of these, and is called. Each case is a development log that once
+stopped a healthy trial (or, before a real climb, stopped it on a spike), beside the climbs the same rules
+must still catch.
 """
 
 from __future__ import annotations
@@ -173,6 +174,48 @@ def test_a_level_held_near_its_top_is_read_over_the_whole_span(seed, run):
     assert curve.family == "B stair climb" and kind == DIVERGED and curve.truth <= at <= curve.truth + 300
     assert stop_and_finish(rows, top_sigmas=float("inf")) == (at, kind)
     assert stop_and_finish(rows, top_sigmas=-1.0)[0] >= at + 50
+
+
+def test_a_decay_seen_over_the_last_steps_is_not_hidden_by_a_bad_batch_at_the_window_top():
+    # generator C's development stream at 40 a family (``[0, 7]``, run 129), transient spikes logged every step:
+    # the third of three stacked spikes decays from step 990 (0.019 -> 0.013 by 1088, falling at every step), but
+    # two bad batches side by side at 1082 (0.028 and 0.04) made the window's top; the fall test then read from
+    # that top alone, 6 rows, found no significant fall and stopped the trial at 1088. The last 100 steps fall
+    # significantly whatever the top, so they are read too
+    curve, rows = generator_log("c", 7, 0, 129, "1", n=40)
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
+
+
+@pytest.mark.parametrize(("seed", "run"), [(4, 144), (8, 155)])
+def test_a_spike_whose_top_is_older_than_the_last_steps_read_is_read_falling_from_it(seed, run):
+    # generator C's development stream at 40 a family, transient spikes logged every 50 steps: a spike's top
+    # 200-250 steps back (15.8 at step 1750 on (8, 155), then 12.0, 9.4, 11.9, 9.2, 6.9, 8.7); its last 200
+    # steps (4 rows) fall, but not significantly, and the fall test read the top only when it lay among them, so
+    # the level read as held and ``sustain`` stopped the trial (steps 1601, 2050). The last row is
+    # ``top_sigmas`` below the window's top, and the last rows still fall at a rate that would get back to the
+    # best: read from the top
+    curve, rows = generator_log("c", 7, seed, run, "50", n=40)
+    assert curve.family == "C transient spikes" and curve.expect == STABLE
+    assert stop_and_finish(rows) == (None, STABLE)
+    assert stop_and_finish(rows, top_sigmas=float("inf"))[0] is not None
+
+
+@pytest.mark.parametrize(("seed", "run", "cadence", "within", "held"),
+                         [(25, 320, "1", 1100, 10_000), (41, 45, "50", 1450, 1600), (36, 66, "50", 1700, 1850)])
+def test_a_climb_whose_plateau_began_with_a_spike_is_not_held_after_the_spike_levelled_out(
+        seed, run, cadence, within, held):
+    # A+B development logs (fast climbs, climbs back over 100-300 steps): the climb's top is a spike on its
+    # plateau, which decays within 100-200 steps and levels out. Read from that top, the plateau's rows fell
+    # significantly for hundreds of steps (caught at 1600 and 1851; (25, 320), logged every step, never while
+    # streaming); its last ``fall_steps`` fall, if at all, too slowly to get back to the best within
+    # ``return_steps``, so the old top is not read and the climb is caught as before
+    curve, rows = ab_log(seed, run, cadence, n=40)
+    assert curve.expect == DIVERGED
+    at, kind = stop_and_finish(rows)
+    assert kind == DIVERGED and curve.truth <= at <= within
+    held_at = stop_and_finish(rows, return_steps=float("inf"))[0]  # (every fall a spike's: the old top read)
+    assert held_at is None or held_at >= held
 
 
 @pytest.mark.parametrize("cadence", ["1", "5", "10", "50"])
