@@ -191,7 +191,7 @@ def test_a_decay_seen_over_the_last_steps_is_not_hidden_by_a_bad_batch_at_the_wi
 def test_a_spike_whose_top_is_older_than_the_last_steps_read_is_read_falling_from_it(seed, run):
     # generator C's development stream at 40 a family, transient spikes logged every 50 steps: a spike's top
     # 200-250 steps back (15.8 at step 1750 on (8, 155), then 12.0, 9.4, 11.9, 9.2, 6.9, 8.7); its last 200
-    # steps (4 rows) fall, but not significantly, and the fall test read the top only when it lay among them, so
+    # steps (5 rows) fall, but not significantly, and the fall test read the top only when it lay among them, so
     # the level read as held and ``sustain`` stopped the trial (steps 1601, 2050). The last row is
     # ``top_sigmas`` below the window's top, and the last rows still fall at a rate that would get back to the
     # best: read from the top
