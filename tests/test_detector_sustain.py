@@ -206,10 +206,11 @@ def test_a_spike_whose_top_is_older_than_the_last_steps_read_is_read_falling_fro
 def test_a_climb_whose_plateau_began_with_a_spike_is_not_held_after_the_spike_levelled_out(
         seed, run, cadence, within, held):
     # A+B development logs (fast climbs, climbs back over 100-300 steps): the climb's top is a spike on its
-    # plateau, which decays within 100-200 steps and levels out. Read from that top, the plateau's rows fell
-    # significantly for hundreds of steps (caught at 1600 and 1851; (25, 320), logged every step, never while
-    # streaming); its last ``fall_steps`` fall, if at all, too slowly to get back to the best within
-    # ``return_steps``, so the old top is not read and the climb is caught as before
+    # plateau, which decays within 100-200 steps and levels out. Read from that top with every fall taken for a
+    # spike's decay (``return_steps`` infinite), the plateau's rows fell significantly for hundreds of steps
+    # (caught at 1600 and 1851; (25, 320), logged every step, never while streaming); its last ``fall_steps``
+    # fall, if at all, too slowly to get back to the best within ``return_steps``, so the old top is not read
+    # and the climb is caught as before
     curve, rows = ab_log(seed, run, cadence, n=40)
     assert curve.expect == DIVERGED
     at, kind = stop_and_finish(rows)
