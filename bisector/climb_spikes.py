@@ -29,7 +29,7 @@ def _centred(pts: list[tuple[float, float]]) -> tuple[float, float, float]:
     n = len(pts)
     mu, my = sum(u for u, _ in pts) / n, sum(v for _, v in pts) / n
     return (sum((u - mu) ** 2 for u, _ in pts), sum((u - mu) * (v - my) for u, v in pts),
-            sum((v - my) ** 2 for _, v in pts))
+            sum((v - my) * (v - my) for _, v in pts))  # (a product: ``** 2`` raises OverflowError past ~1e154)
 
 
 class _SpikeGate:
