@@ -80,23 +80,29 @@ class _SpikeGate:
         def falls(fit: tuple[float, float]) -> bool:
             return fit[0] < -self.t_fall * fit[1] and not self._slow_fall(fit)
 
-        whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
-        if whole is not None and falls(whole):
-            return True
         since = max(step - max(self.fall_steps, 4 * self.interval), self._jump_top_at)
         recent = self._slope_since(since)
         if recent is None or falls(recent):
             return True  # (None: a lost chunk, or a top just reached: whether it falls cannot be told yet)
+        whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
+        if whole is not None and falls(whole):
+            return True
         top, top_at = max(((m, s) for s, m, _ in self._hist if s >= self._cross), default=(-math.inf, since))
         if top - self._hist[-1][1] <= self.top_sigmas * max(self._noise, math.sqrt(self._prior)) or top_at == since:
             return False
-        if top_at < since and self._hist[-1][1] - self._best > -self.return_steps * recent[0]:
+        back = -self.return_steps * (recent[0] + self.level_se * recent[1])  # (how far it falls in ``return_steps``)
+        if top_at < since and self._hist[-1][1] - self._best > back:
             # a top older than the last ``fall_steps``, which no longer fall at a rate that would bring the loss back
-            # to the best within ``return_steps`` (at their slope itself, not two errors past it): a spike on a
+            # to the best within ``return_steps`` (at their slope made ``level_se`` errors less steep): a spike on a
             # climb's plateau decays and levels out, and read from its top the plateau fell for hundreds of steps
             return False
         fit = self._slope_since(top_at)  # well below the window's top: read from there too
         return fit is None or falls(fit)
+
+    # a recent slope's share of doubt in the rate test above: an overshoot on a climb's plateau decays at first as a
+    # spike would, and at its slope itself its last rows, even where its decay has slowed to a t of -1.2 to -1.8, read
+    # as heading back to the best (a review's climbs with a 1-4x overshoot: caught up to 650 steps later, or never)
+    level_se: float = 0.5
 
     # a spike decays back to the best within a few hundred steps (generator C's e-fold in 10-300; in the wild,
     # tens): a fall that at its fastest plausible rate needs longer than this to get back is a level settling

@@ -11,6 +11,9 @@ must still catch.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from bisector.detector import DIVERGED, STABLE, classify
@@ -202,21 +205,37 @@ def test_a_spike_whose_top_is_older_than_the_last_steps_read_is_read_falling_fro
 
 
 @pytest.mark.parametrize(("seed", "run", "cadence", "within", "held"),
-                         [(25, 320, "1", 1100, 10_000), (41, 45, "50", 1450, 1600), (36, 66, "50", 1700, 1850)])
+                         [(25, 320, "1", 1100, 1650), (41, 57, "5", 1200, 1700), (41, 45, "50", 1450, 1600),
+                          (36, 66, "50", 1700, 10_000)])
 def test_a_climb_whose_plateau_began_with_a_spike_is_not_held_after_the_spike_levelled_out(
         seed, run, cadence, within, held):
     # A+B development logs (fast climbs, climbs back over 100-300 steps): the climb's top is a spike on its
-    # plateau, which decays within 100-200 steps and levels out. Read from that top with every fall taken for a
-    # spike's decay (``return_steps`` infinite), the plateau's rows fell significantly for hundreds of steps
-    # (caught at 1600 and 1851; (25, 320), logged every step, never while streaming); its last ``fall_steps``
-    # fall, if at all, too slowly to get back to the best within ``return_steps``, so the old top is not read
-    # and the climb is caught as before
+    # plateau, which decays within 100-200 steps and levels out. Read from that top whatever the last steps do
+    # (``level_se`` minus infinity), the plateau's rows fell significantly for hundreds of steps (caught at 1692,
+    # 1751 and 1600; (36, 66) never while streaming); its last ``fall_steps`` fall, if at all, too slowly to get
+    # back to the best within ``return_steps``, so the old top is not read and the climb is caught as before
     curve, rows = ab_log(seed, run, cadence, n=40)
     assert curve.expect == DIVERGED
     at, kind = stop_and_finish(rows)
     assert kind == DIVERGED and curve.truth <= at <= within
-    held_at = stop_and_finish(rows, return_steps=float("inf"))[0]  # (every fall a spike's: the old top read)
+    held_at = stop_and_finish(rows, level_se=-float("inf"))[0]
     assert held_at is None or held_at >= held
+
+
+def test_a_climb_with_a_decaying_spike_on_its_plateau_is_caught_once_the_decay_slows():
+    # a review's climb (every 50 steps): a descent, a climb at step 1000 to a plateau 0.62 above the 0.8 floor, and
+    # a spike of 3x that height at 1300 decaying with an e-fold of ~200 steps, Student-t noise. Its last 200 steps
+    # fall with t -1.5 at step 1651; at that slope itself they would get back to the best within ``return_steps``,
+    # the spike's top was read and the trial ran to its end unstopped. Half an error less steep, they would not
+    rng = np.random.default_rng([2, 17, 11])
+    t = np.arange(3000, dtype=float)
+    height = rng.uniform(0.2, 0.6) * 1.9
+    clean = 0.8 + 1.9 * np.exp(-t / 80) + height * np.clip((t - 1000) / 30, 0, 1)
+    clean += np.where(t >= 1300, 3.0 * height * np.exp(-(t - 1300) / rng.uniform(20, 250)), 0)
+    values = clean * np.maximum(0.05, 1 + rng.choice([0.02, 0.05, 0.1]) * rng.standard_t(3, 3000) / math.sqrt(3))
+    rows = [(int(s), float(values[s - 1])) for s in range(1, 3001, 50)]
+    assert stop_and_finish(rows) == (1651, DIVERGED)
+    assert stop_and_finish(rows, level_se=0.0) == (None, DIVERGED)
 
 
 @pytest.mark.parametrize("cadence", ["1", "5", "10", "50"])
