@@ -5,9 +5,8 @@ is still falling (``_still_falling``). A long-lived spike (generator C's go to 1
 300 steps) stays that high for longer, but falls all along: from the window's opening, over its last
 ``fall_steps``, from the last jump's top, or from the window's top once the last row is well below it (a top
 older than the last ``fall_steps`` while they still fall fast enough to get back to the best). A level held
-does none of these, and is called. Each case is a development log that once
-stopped a healthy trial (or, before a real climb, stopped it on a spike), beside the climbs the same rules
-must still catch.
+does none of these, and is called. Each case is a development log that once stopped a healthy trial (or,
+before a real climb, stopped it on a spike), beside the climbs the same rules must still catch.
 """
 
 from __future__ import annotations
