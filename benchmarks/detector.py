@@ -101,6 +101,14 @@ def blowup_start(c: Curve) -> int | None:
     return climb_start(c.clean[:k], c.start, k)
 
 
+def ends_above_start(c: Curve) -> bool:
+    """Whether the clean curve ends above where it started: its own first value. (B's oscillations swing
+    around ``start`` from any phase, so one that began at a crest and ended a little below it read, against
+    ``start``, as ending above: called ``stable`` on 251-253, it was counted as the goal missed. Every
+    other family starts at ``start``.)"""
+    return bool(c.clean[-1] > c.clean[0]) if c.start is not None else False
+
+
 def judge(rows, settings: dict | None = None) -> tuple:
     """(final verdict, whether a streaming update reached it, i.e. a trial would have been stopped)."""
     det = ClimbDetector(**(settings or {}))
@@ -115,7 +123,7 @@ def run(seeds, n, real, peers=None, peer_n=0, gens="ab", cadences=CADENCES, sett
     results, peer_results = [], []
     for seed in seeds:
         for i, c in enumerate(cases(seed, n, real, gens)):
-            above = bool(c.clean[-1] > c.start) if c.start is not None else False
+            above = ends_above_start(c)
             blowup = blowup_start(c)
             for j, cad in enumerate(CADENCES):
                 if cad not in cadences:

@@ -174,3 +174,14 @@ def test_against_a_file_that_is_no_dump_is_a_usage_error(tmp_path):
     res = subprocess.run([sys.executable, str(script), "--seeds", "4", "--n", "1", "--gens", "c", "--no-real",
                           "--against", str(bad)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "line 1 is not a --dump row" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_curve_ends_above_its_start_against_its_own_first_value():
+    # an oscillation around ``start`` (1.0) that began at a crest and ends a little below it did not end above
+    # its start; the same swings ending above their first value did; a curve with no start is never counted
+    t = np.arange(1001)
+    crest = 1 + 0.4 * np.cos(2 * np.pi * t / 250 * 0.99)
+    assert crest[0] > crest[-1] > 1.0
+    assert not bench.ends_above_start(logsim.Curve("B oscillating", crest, crest, "oscillating", None, 1.0))
+    assert bench.ends_above_start(logsim.Curve("B oscillating", crest[::-1], crest[::-1], "oscillating", None, 1.0))
+    assert not bench.ends_above_start(logsim.Curve("real", crest[::-1], crest[::-1], "stable", None, None))
