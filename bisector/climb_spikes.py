@@ -11,8 +11,9 @@ A spike landing on another's hold rises only in its jumps (``_stairs``: a
 climb rises between them too). A long spike falls back toward the best, so a
 level still falling is held (``_still_falling``), unless it falls too slowly
 to get back (``_slow_fall``: a plateau settling), or no spike could still be
-decaying (``return_steps`` since the window opened or its last jump). The window's slopes these
-rules and the climb test read (``_fit``, ``_slope_since``) are here too.
+decaying (``return_steps`` since the window opened or its last jump). The
+window's slopes these rules and the climb test read (``_fit``,
+``_slope_since``) are here too.
 """
 
 from __future__ import annotations
