@@ -10,10 +10,8 @@ starts with a jump (``_watch_jump``), and each jump restarts the climb's hold.
 A spike landing on another's hold rises only in its jumps (``_stairs``: a
 climb rises between them too). A long spike falls back toward the best, so a
 level still falling is held (``_still_falling``), unless it falls too slowly
-to get back (``_slow_fall``: a plateau settling), or no spike could still be
-decaying (``return_steps`` since the window opened or its last jump). The
-window's slopes these rules and the climb test read (``_fit``,
-``_slope_since``) are here too.
+to get back (``_slow_fall``: a plateau settling). The window's slopes these
+rules and the climb test read (``_fit``, ``_slope_since``) are here too.
 """
 
 from __future__ import annotations
@@ -77,12 +75,8 @@ class _SpikeGate:
         would get back to the best: a spike on a plateau levels out). Read from the top *too*, not instead: a top
         of two bad batches side by side, a few rows back, left too few rows to show a decay the last 100 steps
         showed. A level held is within a few sigmas of its top, and its fall is read over the whole span. A fall
-        too slow to bring the loss back within ``return_steps`` is not a spike's (``_slow_fall``). Nor is the
-        window's fall read once it is older than a spike lasts (``return_steps`` since it opened or since its
-        last jump: each spike of a cascade restarts it) unless its last steps still head back to the best: a
-        climb's overshoot settled on its plateau, and read from the opening that plateau fell for as long as it
-        held (a review's overshoot climbs: p90 delay 1,861 steps, 25 of 324 never stopped while streaming). Read
-        only when the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
+        too slow to bring the loss back within ``return_steps`` is not a spike's (``_slow_fall``). Read only when
+        the ``sustain`` rule would fire, so its cost (one pass over those points) is rare."""
         def falls(fit: tuple[float, float]) -> bool:
             return fit[0] < -self.t_fall * fit[1] and not self._slow_fall(fit)
 
@@ -91,17 +85,16 @@ class _SpikeGate:
         if recent is None or falls(recent):
             return True  # (None: a lost chunk, or a top just reached: whether it falls cannot be told yet)
         whole = self._fit(rising=False)  # (the climb test's fit of the whole window, whatever its sign)
-        # whether the last ``fall_steps`` fall at a rate that would bring the loss back to the best within
-        # ``return_steps`` (at their slope made ``level_se`` errors less steep): a spike on a plateau levels out
-        back = self._hist[-1][1] - self._best <= -self.return_steps * (recent[0] + self.level_se * recent[1])
-        if whole is not None and falls(whole) and (back or step - max(self._cross, self._jump_at) < self.return_steps):
+        if whole is not None and falls(whole):
             return True
         top, top_at = max(((m, s) for s, m, _ in self._hist if s >= self._cross), default=(-math.inf, since))
         if top - self._hist[-1][1] <= self.top_sigmas * max(self._noise, math.sqrt(self._prior)) or top_at == since:
             return False
-        if top_at < since and not back:
-            # a top older than the last ``fall_steps``, which no longer head back: read from its top, a spike on a
-            # climb's plateau decays and levels out, and the plateau fell for hundreds of steps
+        back = -self.return_steps * (recent[0] + self.level_se * recent[1])  # (how far it falls in ``return_steps``)
+        if top_at < since and self._hist[-1][1] - self._best > back:
+            # a top older than the last ``fall_steps``, which no longer fall at a rate that would bring the loss back
+            # to the best within ``return_steps`` (at their slope made ``level_se`` errors less steep): a spike on a
+            # climb's plateau decays and levels out, and read from its top the plateau fell for hundreds of steps
             return False
         fit = self._slope_since(top_at)  # well below the window's top: read from there too
         return fit is None or falls(fit)
