@@ -101,12 +101,20 @@ def blowup_start(c: Curve) -> int | None:
     return climb_start(c.clean[:k], c.start, k)
 
 
-def ends_above_start(c: Curve) -> bool:
-    """Whether the clean curve ends above where it started: its own first value. (B's oscillations swing
-    around ``start`` from any phase, so one that began at a crest and ended a little below it read, against
-    ``start``, as ending above: called ``stable`` on 251-253, it was counted as the goal missed. Every
-    other family starts at ``start``.)"""
-    return bool(c.clean[-1] > c.clean[0]) if c.start is not None else False
+def ends_above_start(c: Curve, rows: list[tuple[int, float]] | None = None) -> bool:
+    """Whether the curve ends above where it started, over the span its log covers: the clean curve at the
+    last row's step against the clean curve at the first row's (all of it without rows). The issue's own
+    case reads a CSV's start as its first row ("falls from 2.68 ... ends at 18.6 by step 2000, seven times
+    its start"), and a log every 50 steps never shows step 1: B's oscillations swing around ``start`` from
+    any phase, and two every 50 steps whose clean curve began in a trough at step 1 and ended above it, but
+    rose to near a crest by their first row and ended below that, were counted as ending above their start
+    (their rows end below where they begin). Against ``start`` itself (before the nineteenth round) an
+    oscillation that began at a crest read as ending above; every other family starts at ``start``. A run
+    that overflows after its last row is still read at that row (the clean curve there, not at its end)."""
+    if c.start is None:
+        return False
+    first, last = (min(s for s, _ in rows), max(s for s, _ in rows)) if rows else (1, len(c.clean))
+    return bool(c.clean[last - 1] > c.clean[first - 1])
 
 
 def judge(rows, settings: dict | None = None) -> tuple:
@@ -123,13 +131,13 @@ def run(seeds, n, real, peers=None, peer_n=0, gens="ab", cadences=CADENCES, sett
     results, peer_results = [], []
     for seed in seeds:
         for i, c in enumerate(cases(seed, n, real, gens)):
-            above = ends_above_start(c)
             blowup = blowup_start(c)
             for j, cad in enumerate(CADENCES):
                 if cad not in cadences:
                     continue
                 rows = log_rows(c, cad, np.random.default_rng([seed, i, j]))
                 v, streamed = judge(rows, settings)
+                above = ends_above_start(c, rows)
                 results.append({"family": c.family, "cadence": cad, "interval": interval(rows),
                                 "gap": gap(rows, c.truth, v.detected_at_step), "expect": c.expect,
                                 "truth": c.truth, "kind": v.kind, "at": v.detected_at_step,

@@ -185,3 +185,22 @@ def test_a_curve_ends_above_its_start_against_its_own_first_value():
     assert not bench.ends_above_start(logsim.Curve("B oscillating", crest, crest, "oscillating", None, 1.0))
     assert bench.ends_above_start(logsim.Curve("B oscillating", crest[::-1], crest[::-1], "oscillating", None, 1.0))
     assert not bench.ends_above_start(logsim.Curve("real", crest[::-1], crest[::-1], "stable", None, None))
+
+
+def test_a_log_ends_above_its_start_over_the_span_its_rows_cover():
+    # a trough at step 1, a crest by the first row every 50 steps, and an end between them: the curve ends
+    # above its step-1 value, the log does not end above its first row; every step, it does
+    t = np.arange(1, 1001)
+    swing = 1 - 0.4 * np.cos(2 * np.pi * (t - 1) / 100)
+    swing[-1] = 1.2
+    curve = logsim.Curve("B oscillating", swing, swing, "oscillating", None, 1.0)
+    assert swing[49] > swing[-1] > swing[0]
+    every_50 = [(s, float(swing[s - 1])) for s in range(50, 1001, 50)]
+    every_1 = [(s, float(swing[s - 1])) for s in t]
+    assert not bench.ends_above_start(curve, every_50)
+    assert bench.ends_above_start(curve, every_1) and bench.ends_above_start(curve)
+    # a run that overflows after its last row is read at that row: the clean curve there, not its inf
+    blow = np.concatenate([np.linspace(2.0, 1.0, 900), [1.5] * 40, np.full(60, np.inf)])
+    nan_run = logsim.Curve("D overflow", blow, blow, "nan", None, 2.0)
+    assert bench.ends_above_start(nan_run)
+    assert not bench.ends_above_start(nan_run, [(s, float(blow[s - 1])) for s in range(50, 901, 50)])
