@@ -289,27 +289,30 @@ def test_a_run_that_only_rises_from_where_it_started_is_still_flat(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("cadence", [10, 50])
-def test_a_run_last_seen_at_twice_its_start_is_diverged(seed, cadence):
+def test_a_run_last_seen_above_its_start_is_diverged(seed, cadence):
     """A run that overflowed and stopped at once, its last row written before any nan (generator D's
-    overflows every 10 and 50 steps): the end window is still on its plateau, the last row 2.5 times
-    the start. One row is no end level, yet a run last seen at twice where it started did not learn.
-    Every 10 steps a lone last row at 1.5 times the start is read as before: a spike, not an end (every
-    50 steps the rules for a climb cut by the horizon may already read it as one)."""
+    overflows every 10 and 50 steps): the end window is still on its plateau, the last row 2.5 times the
+    start (``end_explode``), or only 1.2 times it, the overflow's first row (``end_above_z``: the issue's
+    rule, a curve that ends above its start is never ``stable``). One row is no end level, yet a run last
+    seen above where it started did not learn. Every 10 steps a lone last row under the start (0.8 of it,
+    2.7 times the plateau) is read as before: a spike, not an end (every 50 steps the rules for a climb
+    cut by the horizon may already read it as one)."""
     values = healthy(2000, seed)
     start = values[0]
-    for mult, kind in ((2.5, DIVERGED), (1.5, STABLE))[: 2 if cadence == 10 else 1]:
+    for mult, kind in ((2.5, DIVERGED), (1.2, DIVERGED), (0.8, STABLE))[: 3 if cadence == 10 else 2]:
         logged = rows(values, cadence)
         logged[-1] = (logged[-1][0], mult * start)
         det = ClimbDetector()
         assert not any(det.update(s, v).final for s, v in logged)
         verdict = det.finish()
-        assert verdict.kind == kind
+        assert verdict.kind == kind, mult
         assert det.judged_at_end == (kind == DIVERGED)
-    strict = ClimbDetector()
-    strict.end_explode = math.inf
-    for s, v in rows(values, cadence)[:-1] + [(len(values) // cadence * cadence, 2.5 * start)]:
-        strict.update(s, v)
-    assert strict.finish().kind == STABLE  # (without the rule)
+    for mult in (2.5, 1.2):
+        strict = ClimbDetector()
+        strict.end_explode = strict.end_above_z = math.inf
+        for s, v in rows(values, cadence)[:-1] + [(len(values) // cadence * cadence, mult * start)]:
+            strict.update(s, v)
+        assert strict.finish().kind == STABLE  # (without the rules)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

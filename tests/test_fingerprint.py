@@ -68,6 +68,17 @@ def test_text_output_names_the_default_metric(tmp_path):
     assert "train_loss (default) -> stable" in res.stdout
 
 
+def test_a_log_last_seen_above_its_start_says_so(tmp_path):
+    # it came down, then its last row (an overflow's first, written before any nan) is above where it started
+    values = healthy_curve()
+    values[-1] = 1.2 * values[0]
+    res = invoke(str(write_csv(tmp_path / "log.csv", values)), "--json")
+    assert res.exit_code == 1, res.output
+    out = json.loads(res.stdout)
+    assert out["verdict"] == "diverged" and out["detected_at_step"] == 900
+    assert "above where it started" in out["evidence"] and "not stable" in out["evidence"]
+
+
 def test_jsonl_and_nan_strings(tmp_path):
     rows = [{"step": t, "loss": v} for t, v in enumerate(healthy_curve(300), start=1)]
     rows[200]["loss"] = "nan"
