@@ -83,7 +83,8 @@ def evidence(metric: str, v: Verdict, swings: int = 0, up: bool = False, at_end:
     if v.kind == NAN:
         return f"{metric} became non-finite ({v.last_value}) at step {v.detected_at_step}"
     if v.kind == DIVERGED and at_end and v.best_value is not None and _above(v.last_value, v.start_value):
-        return (f"{metric} fell from {_g(v.start_value)} to {_g(v.best_value)} at step {v.best_step}, and its last "
+        back = f" and ended {v.severity:.0%} of the way back to it" if v.severity is not None else ""
+        return (f"{metric} fell from {_g(v.start_value)} to {_g(v.best_value)} at step {v.best_step}{back}; its last "
                 f"value, {_g(v.last_value)} at step {v.last_step}, is above where it started: a run last seen above "
                 "its start is not stable")
     if v.kind == DIVERGED and at_end and v.severity is not None and v.best_value is not None:
