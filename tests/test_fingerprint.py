@@ -68,6 +68,14 @@ def test_text_output_names_the_default_metric(tmp_path):
     assert "train_loss (default) -> stable" in res.stdout
 
 
+def test_a_stable_run_ending_at_its_best_reads_so_not_a_negative_share(tmp_path):
+    # its end sits at or under the best (whose floor is a few noises above the luckiest point): "-0%" or
+    # "-1% of the way back" was printed
+    out = json.loads(invoke(str(write_csv(tmp_path / "log.csv", healthy_curve(3000))), "--json").stdout)
+    assert out["verdict"] == "stable"
+    assert "at its best level" in out["evidence"] and "of the way back" not in out["evidence"]
+
+
 def test_a_log_last_seen_above_its_start_says_so(tmp_path):
     # it came down, then its last row (an overflow's first, written before any nan) is above where it started
     values = healthy_curve()
