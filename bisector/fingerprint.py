@@ -79,11 +79,17 @@ def _above(last: float | None, start: float | None) -> bool:
     return last is not None and start is not None and last == last and last > start
 
 
+def _back(severity: float | None) -> str | None:
+    """The share of the way back, or None where the end is at or under the best (whose floor sits a few
+    noises above the luckiest point: such an end read "-1% of the way back")."""
+    return f"{severity:.0%} of the way back" if severity is not None and severity >= 0.005 else None
+
+
 def evidence(metric: str, v: Verdict, swings: int = 0, up: bool = False, at_end: bool = False) -> str:
     if v.kind == NAN:
         return f"{metric} became non-finite ({v.last_value}) at step {v.detected_at_step}"
     if v.kind == DIVERGED and at_end and v.best_value is not None and _above(v.last_value, v.start_value):
-        back = f" and ended {v.severity:.0%} of the way back to it" if (v.severity or 0.0) >= 0.005 else ""
+        back = f" and ended {_back(v.severity)} to it" if _back(v.severity) else ""
         return (f"{metric} fell from {_g(v.start_value)} to {_g(v.best_value)} at step {v.best_step}{back}; its last "
                 f"value, {_g(v.last_value)} at step {v.last_step}, is above where it started: a run last seen above "
                 "its start is not stable")
@@ -112,9 +118,7 @@ def evidence(metric: str, v: Verdict, swings: int = 0, up: bool = False, at_end:
         return (f"{metric} rose from {_g(v.start_value)} to its peak {_g(v.best_value)} at step {v.best_step} "
                 f"and ended at {_g(v.last_value)} at step {v.last_step}")
     if v.best_value is not None and v.start_value is not None:
-        # (an end at or under the best, whose floor sits a few noises above the luckiest point, reads "-1%")
-        back = "" if v.severity is None else (
-            f", {v.severity:.0%} of the way back" if v.severity >= 0.005 else ", at its best level")
+        back = "" if v.severity is None else f", {_back(v.severity) or 'at its best level'}"
         return (f"{metric} fell from {_g(v.start_value)} to {_g(v.best_value)} at step {v.best_step} and ended at "
                 f"{_g(v.last_value)} at step {v.last_step}{back}")
     return f"{metric}: {v.points} points, nothing to judge"
