@@ -96,7 +96,7 @@ class _Builder:
             self.last = step
         for name, value in items:
             pts = series.get(name)
-            if pts is None:
+            if not pts:  # (a resume back to the first step empties a series)
                 series[name] = [(step, value)]
             elif pts[-1][0] == step:
                 pts[-1] = (step, value)

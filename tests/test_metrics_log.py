@@ -174,6 +174,15 @@ def test_crash_resume_drops_the_abandoned_tail(tmp_path):
     assert "val" not in log.names()
 
 
+@pytest.mark.parametrize("name, text", [
+    ("log.csv", "step,loss\n0,1.0\n1,0.9\n0,1.0\n1,0.8\n"),
+    ("log.jsonl", "".join(json.dumps({"step": s, "loss": v}) + "\n" for s, v in [(0, 1.0), (1, 0.9), (0, 1.0), (1, 0.8)])),
+])
+def test_a_resume_back_to_the_first_step_keeps_the_new_run(tmp_path, name, text):
+    """A log going back to its first step (a second run appended) empties the series first; it read an empty list."""
+    assert read(write(tmp_path, name, text)).get("loss") == [(0, 1.0), (1, 0.8)]
+
+
 def test_same_step_twice_later_value_wins(tmp_path):
     log = read(write(tmp_path, "log.csv", "step,loss\n1,1.0\n2,5.0\n2,3.0\n3,2.0\n"))
     assert log.get("loss") == [(1, 1.0), (2, 3.0), (3, 2.0)]
