@@ -176,7 +176,8 @@ def test_crash_resume_drops_the_abandoned_tail(tmp_path):
 
 @pytest.mark.parametrize("name, text", [
     ("log.csv", "step,loss\n0,1.0\n1,0.9\n0,1.0\n1,0.8\n"),
-    ("log.jsonl", "".join(json.dumps({"step": s, "loss": v}) + "\n" for s, v in [(0, 1.0), (1, 0.9), (0, 1.0), (1, 0.8)])),
+    ("log.jsonl", "".join(json.dumps({"step": s, "loss": v}) + "\n"
+                          for s, v in [(0, 1.0), (1, 0.9), (0, 1.0), (1, 0.8)])),
 ])
 def test_a_resume_back_to_the_first_step_keeps_the_new_run(tmp_path, name, text):
     """A log going back to its first step (a second run appended) empties the series first; it read an empty list."""
